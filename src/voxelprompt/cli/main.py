@@ -1,0 +1,240 @@
+"""The ``voxelprompt`` command: a thin layer over the Python API.
+
+Every command prints JSON with ``--json``; bad input ends in a one-line ``error:`` message on
+stderr and exit status 1, never a traceback (set ``VOXELPROMPT_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import track
+
+from voxelprompt import __version__
+from voxelprompt.cli.output import fmt, print_error, print_json, print_table, stderr, stdout
+from voxelprompt.errors import VoxelPromptError
+
+app = typer.Typer(
+    name="voxelprompt",
+    help="Grounded, language-driven medical image analysis: volumes, measurements with units.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        stdout.print(f"voxelprompt {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details on stderr."),
+) -> None:
+    """voxelprompt: ask questions about scans; get numbers with units and masks in your geometry."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _progress(items: list[int], label: str) -> Iterable[int]:
+    return track(items, description=label, console=stderr, transient=True,
+                 disable=not stderr.is_terminal or len(items) < 5)
+
+
+@app.command()
+def info(
+    file: Path = typer.Argument(..., help="Image, mask or label map (NIfTI, MGZ, NRRD, DICOM, PNG...)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Show shape, spacing, orientation, affine, data type and value range of FILE."""
+    from voxelprompt.volume import load
+    from voxelprompt.volume.describe import describe
+
+    desc = describe(load(file))
+    if as_json:
+        print_json(desc)
+        return
+    rows = [[k, v] for k, v in desc.items() if k != "affine" and v not in (None, [], "")]
+    print_table(str(file), ["field", "value"], rows)
+    stdout.print("affine (voxel -> world RAS+):", highlight=False)
+    for row in desc["affine"]:
+        stdout.print("  " + "  ".join(f"{v:10.4f}" for v in row), highlight=False)
+
+
+@app.command()
+def measure(
+    mask: Path = typer.Argument(..., help="Mask or label map (0 = background)."),
+    image: Optional[Path] = typer.Option(None, "--image", "-i",
+                                         help="Image on the same grid, for intensity statistics."),
+    label: Optional[list[int]] = typer.Option(None, "--label", "-l",
+                                              help="Measure only this label (repeatable)."),
+    connectivity: int = typer.Option(26, help="Connected-component neighbourhood: 6, 18, 26 (2D: 4, 8)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="Also write the table to a .json or .csv file."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Measure every label of MASK: volume, surface area, diameters, centroid, components, intensity."""
+    from voxelprompt.measure import measure_labels
+    from voxelprompt.report import write_table
+    from voxelprompt.volume import load
+
+    labels = load(mask)
+    img = load(image) if image is not None else None
+    results = measure_labels(labels, image=img, connectivity=connectivity, only=label,
+                             progress=lambda items: _progress(list(items), "measuring labels"))
+    if label and not results:
+        raise VoxelPromptError(f"none of the labels {label} is present in {mask}",
+                               "run without --label to see which labels exist")
+    records = [r.to_json() for r in results]
+    if output is not None:
+        write_table(records, output)
+    if as_json:
+        print_json({"file": str(mask), "image": str(image) if image else None,
+                    "spacing_unit": "mm" if labels.is_physical else "pixel", "labels": records})
+        return
+    size_key = next(k for k in records[0] if k.startswith(("volume_", "area_")))
+    surf_key = next(k for k in records[0] if k.startswith(("surface_area_", "perimeter_")))
+    diam_key = next(k for k in records[0] if k.startswith("max_diameter_"))
+    cent_key = next(k for k in records[0] if k.startswith("centroid_"))
+    cols = ["label", size_key, surf_key, diam_key, cent_key, "components"]
+    if img is not None:
+        cols.append("mean intensity")
+    rows = []
+    for r in records:
+        row = [r["label"], r[size_key], r[surf_key], r[diam_key], r[cent_key], r["components"]]
+        if img is not None:
+            row.append(r["intensity"]["mean"])
+        rows.append(row)
+    print_table(f"{mask}", cols, rows)
+
+
+@app.command()
+def resample(
+    moving: Path = typer.Argument(..., help="Image or label map to resample."),
+    like: Path = typer.Option(..., "--like", help="Reference whose grid the output takes."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output file (.nii.gz, .mgz, .nrrd)."),
+    labels: bool = typer.Option(False, "--labels", help="MOVING is a mask/label map: keep labels."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Resample MOVING onto the voxel grid of --like (linear for images, label-preserving with --labels)."""
+    from voxelprompt.volume import load, save
+    from voxelprompt.volume.describe import describe
+    from voxelprompt.volume.geometry import resample_to
+
+    reference = load(like)
+    moved = resample_to(load(moving), reference, interpolation="label" if labels else "linear")
+    out = reference.with_array(moved.array, channel_names=moved.metadata.channel_names)
+    save(out, output)
+    _report_written(output, describe(out), as_json)
+
+
+@app.command()
+def reorient(
+    file: Path = typer.Argument(..., help="Image or label map."),
+    to: str = typer.Option("RAS", "--to", help="Target axis codes, e.g. RAS, LPS, LIA."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output file."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Permute and flip the voxel axes of FILE (no interpolation; world positions unchanged)."""
+    from voxelprompt.volume import load, save
+    from voxelprompt.volume.describe import describe
+    from voxelprompt.volume.geometry import reorient as reorient_volume
+
+    out = reorient_volume(load(file), to)
+    save(out, output)
+    _report_written(output, describe(out), as_json)
+
+
+@app.command()
+def align(
+    moving: Path = typer.Argument(..., help="Scan to move (e.g. FLAIR, or the later visit)."),
+    fixed: Path = typer.Argument(..., help="Reference scan (e.g. T1, or the first visit)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Moved scan on the fixed grid."),
+    transform: str = typer.Option("rigid", help="rigid or affine."),
+    labels: bool = typer.Option(False, "--labels", help="MOVING is a label map: keep labels."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Register MOVING to FIXED (mutual information, works across contrasts) and resample it."""
+    from voxelprompt.volume import load, save
+    from voxelprompt.volume.registration import align as align_volumes
+
+    fixed_vol = load(fixed)
+    result = align_volumes(load(moving), fixed_vol, transform=transform,  # type: ignore[arg-type]
+                           interpolation="label" if labels else "linear")
+    save(fixed_vol.with_array(result.moved.array), output)
+    payload = {"output": str(output), "transform": result.transform,
+               "fixed_to_moving_mm": result.fixed_to_moving_mm.round(6).tolist(),
+               "metric": result.metric}
+    if as_json:
+        print_json(payload)
+    else:
+        stdout.print(f"wrote {output} ({result.transform}, metric {result.metric:.4f})", highlight=False)
+
+
+@app.command()
+def sample(
+    name: Optional[str] = typer.Argument(None, help="Sample name; omit to list them."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Print the path of a real sample file shipped by an installed package (or list them)."""
+    from voxelprompt.samples import SAMPLES, sample_path
+
+    if name is not None:
+        path = sample_path(name)
+        if as_json:
+            print_json({"name": name, "path": str(path)})
+        else:
+            sys.stdout.write(f"{path}\n")
+        return
+    listing = [{"name": s.name, "package": s.package, "description": s.description,
+                "license": s.license} for s in SAMPLES.values()]
+    if as_json:
+        print_json({"samples": listing})
+    else:
+        print_table("samples", ["name", "package", "description"],
+                    [[s["name"], s["package"], s["description"]] for s in listing])
+
+
+def _report_written(path: Path, desc: dict, as_json: bool) -> None:
+    if as_json:
+        print_json({"output": str(path), **desc})
+    else:
+        stdout.print(f"wrote {path}: shape {fmt(desc['shape'])}, orientation {desc['orientation']}",
+                     highlight=False)
+
+
+def run() -> None:
+    """Console entry point: runs the app and turns errors into one-line messages."""
+    debug = os.environ.get("VOXELPROMPT_DEBUG") == "1"
+    try:
+        app()
+    except VoxelPromptError as exc:
+        if debug:
+            raise
+        print_error(str(exc))
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print_error("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # a bug, not bad input: still no traceback unless debugging
+        if debug:
+            raise
+        print_error(f"internal error ({type(exc).__name__}: {exc}); rerun with VOXELPROMPT_DEBUG=1 "
+                    "and report the traceback")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    run()
