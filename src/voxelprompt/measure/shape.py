@@ -66,12 +66,26 @@ def surface_area(mask: np.ndarray, grid: Volume) -> Quantity:
 
 
 def perimeter_2d(mask: np.ndarray, grid: Volume) -> Quantity:
-    """Perimeter of a single-slice region (contour at level 0.5 through the in-plane affine)."""
-    plane = np.pad(mask[:, :, 0].astype(np.float32), 1)
-    total = 0.0
-    for contour in skm.find_contours(plane, 0.5):
-        pts = contour @ grid.affine[:3, :2].T
-        total += float(np.sum(np.linalg.norm(np.diff(pts, axis=0), axis=1)))
+    """Perimeter of a single-slice region.
+
+    With square pixels the Crofton estimator (4 directions) is used, which is within about 1% on
+    smooth outlines; with non-square pixels the level-0.5 contour of the mask smoothed by one
+    pixel (which removes the staircase, within about 4% on smooth outlines) is mapped through the
+    affine; regions too small to survive the smoothing use the raw contour.
+    """
+    plane = np.pad(mask[:, :, 0], 1)
+    columns = grid.affine[:3, :2]
+    si, sj = np.linalg.norm(columns, axis=0)
+    square = abs(si - sj) <= 0.01 * max(si, sj) and abs(columns[:, 0] @ columns[:, 1]) < 1e-6 * si * sj
+    if square:
+        total = float(skm.perimeter_crofton(plane, directions=4)) * float(si)
+    else:
+        total = 0.0
+        smooth = ndimage.gaussian_filter(np.pad(plane, 2).astype(np.float32), 1.0)
+        contours = skm.find_contours(smooth, 0.5) or skm.find_contours(plane.astype(np.float32), 0.5)
+        for contour in contours:
+            pts = contour @ columns.T
+            total += float(np.sum(np.linalg.norm(np.diff(pts, axis=0), axis=1)))
     return Quantity(total, length_unit(grid), "perimeter")
 
 
