@@ -34,7 +34,7 @@ class Sample:
                 f"sample '{self.name}' needs the package '{self.package}', which is not installed",
                 "install it with: pip install 'voxelprompt[samples]'",
             )
-        path = Path(list(spec.submodule_search_locations)[0]) / self.relative_path
+        path = Path(next(iter(spec.submodule_search_locations))) / self.relative_path
         if not path.exists():
             raise VoxelPromptError(f"sample file missing from the '{self.package}' install: {path}",
                                    f"reinstall it: pip install --force-reinstall {self.package}")

@@ -25,7 +25,7 @@ def _pair():
 
 
 def test_dice_and_iou_match_simpleitk():
-    a, b, grid = _pair()
+    a, b, _grid = _pair()
     f = sitk.LabelOverlapMeasuresImageFilter()
     f.Execute(_sitk(b, (1, 1.2, 2)), _sitk(a, (1, 1.2, 2)))
     assert overlap.dice(a, b).value == pytest.approx(f.GetDiceCoefficient(), rel=1e-9)

@@ -62,7 +62,8 @@ def test_recist_axes_of_an_axial_ellipse_cylinder():
     shape_vox = (100, 60, 8)
     affine = np.diag([*spacing, 1.0])
     affine[:3, 3] = -spacing * (np.array(shape_vox) - 1) / 2
-    grid_xyz = np.stack(np.meshgrid(*[np.arange(n) for n in shape_vox], indexing="ij"), -1) @ affine[:3, :3].T + affine[:3, 3]
+    ijk = np.stack(np.meshgrid(*[np.arange(n) for n in shape_vox], indexing="ij"), -1)
+    grid_xyz = ijk @ affine[:3, :3].T + affine[:3, 3]
     mask = (grid_xyz[..., 0] / 20.0) ** 2 + (grid_xyz[..., 1] / 8.0) ** 2 <= 1
     mask[:, :, [0, -1]] = False
     grid = Volume(mask.astype(np.uint8), affine)

@@ -8,7 +8,7 @@ import pytest
 import SimpleITK as sitk
 
 from tests.conftest import oblique_affine
-from voxelprompt.errors import InputFileError
+from voxelprompt.errors import DimensionError, InputFileError
 from voxelprompt.volume import Volume, load, save, save_mask
 
 
@@ -112,6 +112,6 @@ def test_missing_and_unsupported(tmp_path):
 
 def test_failed_write_leaves_no_file(tmp_path):
     vol = Volume(np.full((4, 4, 1), 70000, dtype=np.int64), np.eye(4))
-    with pytest.raises(Exception):
+    with pytest.raises(DimensionError, match="do not fit a PNG"):
         save(vol, tmp_path / "x.png")  # does not fit a PNG
     assert list(tmp_path.iterdir()) == []

@@ -11,7 +11,6 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.progress import track
@@ -76,12 +75,12 @@ def info(
 @app.command()
 def measure(
     mask: Path = typer.Argument(..., help="Mask or label map (0 = background)."),
-    image: Optional[Path] = typer.Option(None, "--image", "-i",
+    image: Path | None = typer.Option(None, "--image", "-i",
                                          help="Image on the same grid, for intensity statistics."),
-    label: Optional[list[int]] = typer.Option(None, "--label", "-l",
+    label: list[int] | None = typer.Option(None, "--label", "-l",
                                               help="Measure only this label (repeatable)."),
     connectivity: int = typer.Option(26, help="Connected-component neighbourhood: 6, 18, 26 (2D: 4, 8)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o",
+    output: Path | None = typer.Option(None, "--output", "-o",
                                           help="Also write the table to a .json or .csv file."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -185,7 +184,7 @@ def align(
 
 @app.command()
 def sample(
-    name: Optional[str] = typer.Argument(None, help="Sample name; omit to list them."),
+    name: str | None = typer.Argument(None, help="Sample name; omit to list them."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Print the path of a real sample file shipped by an installed package (or list them)."""

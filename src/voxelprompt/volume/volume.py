@@ -69,7 +69,7 @@ class Volume:
         GeometryError: If the affine is not a finite, invertible 4x4 matrix.
     """
 
-    __slots__ = ("_array", "_affine", "metadata")
+    __slots__ = ("_affine", "_array", "metadata")
 
     def __init__(
         self,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_rescale
 
 from voxelprompt.errors import InputFileError
@@ -192,7 +193,7 @@ def read_dicom_series(folder: Path) -> Volume:
     for f in sorted(p for p in folder.iterdir() if p.is_file()):
         try:
             ds = pydicom.dcmread(str(f), stop_before_pixels=True)
-        except Exception:  # not DICOM: skip quietly (folders often hold other files)
+        except (InvalidDicomError, OSError, ValueError, EOFError):  # not DICOM: folders hold other files
             log.debug("skipping non-DICOM file %s", f)
             continue
         if "SeriesInstanceUID" in ds and ds.get("ImagePositionPatient") is not None:
