@@ -8,6 +8,8 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+from voxelprompt.errors import InputFileError
+
 COMPOUND_SUFFIXES = (".nii.gz", ".tar.gz", ".json.gz")
 
 
@@ -29,12 +31,22 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     write never leaves a half-written output.
     """
     target = Path(path)
+    if target.is_dir():
+        raise InputFileError(f"output {target} is a folder", "give a file name, e.g. out.nii.gz")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputFileError(f"cannot create the output folder {target.parent}: {exc.strerror}",
+                             "choose a writable location") from exc
     suffix = full_suffix(target)
     stem = target.name[: len(target.name) - len(suffix)] if suffix else target.name
     tmp = target.with_name(f".{stem}.partial-{secrets.token_hex(4)}{suffix}")
     try:
         yield tmp
         os.replace(tmp, target)
+    except PermissionError as exc:
+        raise InputFileError(f"cannot write {target}: permission denied",
+                             "choose a writable location") from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

@@ -46,6 +46,8 @@ def read_picture(path: Path) -> Volume:
     notes: list[str] = []
     with Image.open(path) as img:
         img.load()
+        if img.mode in ("RGBA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            notes.append("alpha channel dropped")
         if img.mode in ("P", "PA", "CMYK", "YCbCr", "HSV", "LAB", "RGBA", "RGBX"):
             img = img.convert("RGB")
         elif img.mode == "LA":
