@@ -1,0 +1,80 @@
+"""The engine protocol, the Segmentation result, and the router that picks an engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from voxelprompt.concepts import ConceptRef
+from voxelprompt.errors import VoxelPromptError
+from voxelprompt.volume import Volume
+
+
+class UnsupportedConcept(VoxelPromptError):
+    """No available engine can segment the concept (pathology without a lesion engine, non-brain...)."""
+
+
+@dataclass
+class Prompts:
+    """Optional spatial prompts: boxes and points in world mm of the first image."""
+
+    boxes_mm: list[tuple[float, float, float, float, float, float]] = field(default_factory=list)
+    points_mm: list[tuple[float, float, float]] = field(default_factory=list)
+
+
+@dataclass
+class Segmentation:
+    """A mask in the input geometry plus what produced it.
+
+    Attributes:
+        mask: Boolean mask on the first input image's grid.
+        concept: The concept segmented.
+        engine: Engine name.
+        present: Whether the concept was found at all.
+        probability: Per-voxel probability on the same grid, if the engine has one.
+        confidence: Overall confidence in [0, 1].
+        provenance: Engine details (template, atlas, labels, transform, seconds ...).
+    """
+
+    mask: Volume
+    concept: ConceptRef
+    engine: str
+    present: bool
+    probability: Volume | None = None
+    confidence: float = 1.0
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A segmentation engine."""
+
+    name: str
+
+    def supports(self, concept: ConceptRef, modality: str | None) -> bool:
+        """Whether this engine can segment ``concept`` in an image of ``modality``."""
+
+    def why_not(self, concept: ConceptRef, modality: str | None) -> str:
+        """One line saying why ``concept`` is not supported (empty if it is)."""
+
+    def segment(self, volumes: list[Volume], concept: ConceptRef, prompts: Prompts | None = None) -> Segmentation:
+        """Segment ``concept`` in ``volumes`` (co-registered; the first sets the output grid)."""
+
+
+class Router:
+    """Picks the first engine that supports a concept; refuses with the engines' reasons otherwise."""
+
+    def __init__(self, engines: list[Engine]) -> None:
+        self.engines = engines
+
+    def pick(self, concept: ConceptRef, modality: str | None = None, engine: str | None = None) -> Engine:
+        candidates = [e for e in self.engines if engine is None or e.name == engine]
+        if engine is not None and not candidates:
+            raise VoxelPromptError(f"no engine called '{engine}'",
+                                   f"choose one of: {', '.join(e.name for e in self.engines)}")
+        for e in candidates:
+            if e.supports(concept, modality):
+                return e
+        reasons = "; ".join(f"{e.name}: {e.why_not(concept, modality)}" for e in candidates)
+        raise UnsupportedConcept(f"'{concept.name}' is not supported by the available engines ({reasons})",
+                                 "ask for an anatomical brain structure, or supply a label map with --labels")

