@@ -295,7 +295,7 @@ def build() -> dict:
             put(e, "freesurfer", "left", left)
             put(e, "freesurfer", "right", right)
     for key, (name, lobe, syn) in DK.items():
-        e = add(name, group="cortex", lobe=lobe, synonyms=syn)
+        e = add(name, group="cortex", lobe=lobe, synonyms=[*syn, key])
         put(e, "freesurfer", "left", 1000 + _dk_id(key))
         put(e, "freesurfer", "right", 2000 + _dk_id(key))
     # every other atlas: merge by alias or normalised name, otherwise a new structure

@@ -206,6 +206,137 @@ def sample(
                     [[s["name"], s["package"], s["description"]] for s in listing])
 
 
+@app.command()
+def concepts(
+    search: str | None = typer.Option(None, "--search", "-s", help="Match this text to the vocabulary."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """List the concept vocabulary, or match --search TEXT to it (laterality parsed explicitly)."""
+    from voxelprompt.concepts import default_matcher, load_vocabulary
+
+    vocab = load_vocabulary()
+    if search is not None:
+        match = default_matcher().match(search)
+        if as_json:
+            print_json(match.to_json())
+        elif match.status == "matched" and match.ref is not None:
+            stdout.print(f"{search!r} -> {match.ref.name} ({match.ref.concept.kind}, {match.method}, "
+                         f"score {match.score:.2f})", highlight=False)
+        else:
+            stdout.print(f"{search!r}: {match.message}", highlight=False)
+        if match.status != "matched":
+            raise typer.Exit(1)
+        return
+    refs = vocab.refs()
+    records = [{"name": r.name, "structure": r.concept.name, "side": r.side, "kind": r.concept.kind,
+                "region": r.concept.region, "group": r.concept.group,
+                "fs_ids": vocab.labels(r, "freesurfer"), "atlases": vocab.atlases_for(r),
+                "synonyms": list(r.concept.synonyms)} for r in refs]
+    if as_json:
+        print_json({"version": vocab.version, "count": len(records), "concepts": records})
+        return
+    print_table(f"voxelprompt concepts v{vocab.version} ({len(records)})", ["name", "kind", "FreeSurfer ids",
+                                                                           "atlases"],
+                [[r["name"], r["kind"], r["fs_ids"][:6], ", ".join(r["atlases"])] for r in records])
+
+
+@app.command()
+def segment(
+    images: list[Path] = typer.Argument(..., help="Image(s); the first sets the output grid."),
+    concept: list[str] = typer.Option(..., "--concept", "-c", help="What to segment, in words (repeatable)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for the masks (NIfTI, input geometry)."),
+    engine: str | None = typer.Option(None, "--engine", "-e", help="Engine name (default: the router picks)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Segment each --concept in IMAGES and write one mask per concept into --output."""
+    from voxelprompt.concepts import default_matcher
+    from voxelprompt.engines import UnsupportedConcept, default_router
+    from voxelprompt.measure.shape import region_volume
+    from voxelprompt.volume import load, save_mask
+
+    volumes = [load(p) for p in images]
+    matcher, router = default_matcher(), default_router()
+    results = []
+    for text in _progress_items(list(concept), "segmenting"):
+        match = matcher.match(text)
+        if match.status != "matched" or match.ref is None:
+            results.append({"concept": text, "matched": None, "status": "unknown", "file": None,
+                            "volume_ml": None, "present": False, "engine": None, "reason": match.message,
+                            "suggestions": list(match.suggestions)})
+            continue
+        try:
+            chosen = router.pick(match.ref, volumes[0].metadata.modality, engine)
+        except UnsupportedConcept as exc:
+            results.append({"concept": text, "matched": match.ref.name, "status": "refused", "file": None,
+                            "volume_ml": None, "present": False, "engine": None, "reason": exc.problem})
+            continue
+        seg = chosen.segment(volumes, match.ref)
+        name = match.ref.name.replace(" ", "_").replace("/", "-")
+        output.mkdir(parents=True, exist_ok=True)
+        path = save_mask(seg.mask.array, volumes[0], output / f"{name}.nii.gz")
+        results.append({"concept": text, "matched": match.ref.name, "status": "segmented", "file": str(path),
+                        "volume_ml": region_volume(seg.mask.array, volumes[0]).value, "present": seg.present,
+                        "engine": seg.engine, "confidence": seg.confidence, "provenance": seg.provenance})
+    if as_json:
+        print_json({"results": results})
+    else:
+        print_table("segmentations", ["concept", "matched", "volume_ml", "engine", "file"],
+                    [[r["concept"], r["matched"], r["volume_ml"], r["engine"], r["file"] or r.get("reason")]
+                     for r in results])
+    if all(r["status"] != "segmented" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command(name="eval")
+def eval_command(
+    engine: str = typer.Option("atlas", "--engine", "-e", help="Engine to evaluate."),
+    seeds: str = typer.Option("0-2", help="Seeds: '0-2' or '3,7,9'; one case per seed and template."),
+    template: list[str] | None = typer.Option(None, "--template", "-t", help="Case templates (repeatable)."),
+    structure: list[str] | None = typer.Option(None, "--structure", help="Structures to score (repeatable)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Also write the report as JSON."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Score an engine on synthetic cases from real templates: Dice, HD95, NSD and time per case."""
+    from voxelprompt.engines import available_engines
+    from voxelprompt.evaluation import DEFAULT_STRUCTURES, DEFAULT_TEMPLATES, run_eval
+    from voxelprompt.report import write_json
+
+    chosen = next((e for e in available_engines() if e.name == engine), None)
+    if chosen is None:
+        raise VoxelPromptError(f"no engine called '{engine}'",
+                               f"choose one of: {', '.join(e.name for e in available_engines())}")
+    seed_list = _parse_seeds(seeds)
+    report = run_eval(chosen, seed_list, templates=tuple(template or DEFAULT_TEMPLATES),
+                      structures=tuple(structure or DEFAULT_STRUCTURES),
+                      progress=lambda name: stderr.print(f"case {name}", highlight=False))
+    if output is not None:
+        write_json(report, output)
+    if as_json:
+        print_json(report)
+        return
+    print_table("cases", ["case", "spacing_mm", "seconds", "mean Dice"],
+                [[c["case"], c["spacing_mm"], c["seconds"], c["mean_dice"]] for c in report["cases"]])
+    print_table("structures", ["structure", "Dice", "HD95 mm", "NSD"],
+                [[s, v["dice"], v["hd95_mm"], v["nsd"]] for s, v in report["structures"].items()])
+    stdout.print(f"mean Dice {report['mean_dice']:.3f}; median {report['median_seconds_per_case']:.1f} s per case",
+                 highlight=False)
+
+
+def _parse_seeds(text: str) -> list[int]:
+    try:
+        if "-" in text:
+            lo, hi = (int(v) for v in text.split("-", 1))
+            return list(range(lo, hi + 1))
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise VoxelPromptError(f"cannot read seeds '{text}'", "write them as 0-2 or 3,7,9") from exc
+
+
+def _progress_items(items: list, label: str) -> Iterable:
+    return track(items, description=label, console=stderr, transient=True,
+                 disable=not stderr.is_terminal or len(items) < 2)
+
+
 def _report_written(path: Path, desc: dict, as_json: bool) -> None:
     if as_json:
         print_json({"output": str(path), **desc})

@@ -28,12 +28,12 @@ _SIDE_WORDS: list[tuple[str, Side]] = [
     (r"right[- ]sided|right side of|right|rt|rh|dexter|dx", "right"),
 ]
 _SINGLE_LETTER = {"l": "left", "r": "right"}
-_FILLER = {"the", "a", "an", "my", "of", "this", "that", "its", "whole"}
+_FILLER = {"the", "a", "an", "my", "of", "this", "that", "its", "whole", "ctx"}
 
 
 def normalise(text: str) -> str:
     """Lower case, punctuation to spaces, apostrophes dropped, single spaces."""
-    text = text.lower().replace("'", "").replace("’", "")
+    text = text.lower().replace("'", "").replace("\u2019", "")
     text = re.sub(r"[^a-z0-9.]+", " ", text)
     text = re.sub(r"(?<![0-9])\.|\.(?![0-9])", " ", text)
     return re.sub(r"\s+", " ", text).strip()

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
-from skimage.filters import threshold_otsu
 
 from voxelprompt.concepts import ConceptRef, Vocabulary, load_vocabulary
 from voxelprompt.engines.base import Prompts, Segmentation
-from voxelprompt.engines.templates import PROBABILISTIC, atlas_labels, brain_template
+from voxelprompt.engines.templates import PROBABILISTIC, atlas_labels, template
 from voxelprompt.errors import VoxelPromptError
 from voxelprompt.volume import Volume
 from voxelprompt.volume.checks import require_finite
@@ -30,7 +29,6 @@ from voxelprompt.volume.checks import require_finite
 log = logging.getLogger(__name__)
 LPS = np.diag([-1.0, -1.0, 1.0])
 OUTSIDE = -1.0e6  # coordinate given to subject voxels that map outside the template
-HEAD_MIN_ML = 2100.0  # a foreground larger than this still has its skull and scalp
 
 
 def to_ants(volume: Volume, data: np.ndarray | None = None):
@@ -61,24 +59,10 @@ def normalise_intensity(data: np.ndarray) -> np.ndarray:
     return np.clip((data - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
 
 
-def foreground_ml(volume: Volume, data: np.ndarray) -> float:
-    """Volume of the head (or brain) foreground: the largest bright-enough region, holes filled."""
-    step = max(1, int(round(3.0 / min(volume.spacing))))
-    small = ndimage.gaussian_filter(data[::step, ::step, ::step], 1.0)
-    fg = small > threshold_otsu(small) * 0.5
-    labels, n = ndimage.label(fg)
-    if n == 0:
-        return 0.0
-    largest = labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1)
-    largest = ndimage.binary_fill_holes(ndimage.binary_closing(largest, iterations=2))
-    return float(largest.sum()) * volume.voxel_volume * step**3 / 1000.0
-
-
 @dataclass
 class _Registration:
     world_map: np.ndarray  # (X, Y, Z, 3) template world (RAS mm) of every subject voxel
     template: str
-    skull: bool
     seconds: float
     metric: str
 
@@ -89,8 +73,10 @@ class AtlasEngine:
     name = "atlas"
 
     def __init__(self, *, template: str = "icbm2009a", transform: str = "SyN", resolution_mm: float = 2.0,
-                 seed: int = 1, vocabulary: Vocabulary | None = None, cache_size: int = 4) -> None:
+                 iterations: tuple[int, ...] = (60, 40, 15), seed: int = 1, vocabulary: Vocabulary | None = None,
+                 cache_size: int = 4) -> None:
         self.template_name = template
+        self.iterations = iterations
         self.transform = transform
         self.resolution_mm = resolution_mm
         self.seed = seed
@@ -135,7 +121,7 @@ class AtlasEngine:
         grid = image.with_array(mask, channel_names=None, intensity_unit="label")
         probability = image.with_array(prob.astype(np.float32), channel_names=None, intensity_unit="1")
         confidence = float(prob[mask].mean()) if present else 0.0
-        provenance = {"template": reg.template, "subject_has_skull": reg.skull, "atlas": atlas, "labels": ids,
+        provenance = {"template": reg.template, "atlas": atlas, "labels": ids,
                       "transform": self.transform, "metric": reg.metric,
                       "registration_seconds": round(reg.seconds, 2),
                       "seconds": round(time.perf_counter() - start, 2)}
@@ -152,9 +138,7 @@ class AtlasEngine:
 
         start = time.perf_counter()
         data = normalise_intensity(require_finite(image, "image").astype(np.float32))
-        skull = foreground_ml(image, data) > HEAD_MIN_ML
-        pair = brain_template(self.template_name)
-        tmpl = pair.head if skull else pair.brain
+        tmpl = template(self.template_name)
         tmpl_data = normalise_intensity(np.asarray(tmpl.array, np.float32))
         res = (self.resolution_mm,) * 3
         fixed_full = to_ants(image, data)
@@ -162,11 +146,10 @@ class AtlasEngine:
         moving = ants.resample_image(to_ants(tmpl, tmpl_data), res, False, 1)
         with tempfile.TemporaryDirectory(prefix="voxelprompt-reg-") as tmp:
             reg = ants.registration(fixed, moving, type_of_transform=self.transform, aff_metric="mattes",
-                                    syn_metric="mattes", random_seed=self.seed, outprefix=f"{tmp}/reg_",
-                                    verbose=False)
+                                    syn_metric="mattes", reg_iterations=self.iterations, random_seed=self.seed,
+                                    outprefix=f"{tmp}/reg_", verbose=False)
             world_map = self._world_map(fixed_full, tmpl, reg["fwdtransforms"])
-        result = _Registration(world_map, self.template_name + ("" if skull else " (skull-stripped)"), skull,
-                               time.perf_counter() - start, "mattes")
+        result = _Registration(world_map, self.template_name, time.perf_counter() - start, "mattes")
         log.info("registered %s template in %.1f s", result.template, result.seconds)
         self._cache[key] = result
         while len(self._cache) > self._cache_size:

