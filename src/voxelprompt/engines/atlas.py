@@ -108,9 +108,9 @@ class AtlasEngine:
         if reason:
             raise VoxelPromptError(f"atlas engine cannot segment '{concept.name}': {reason}",
                                    "ask for an anatomical brain structure")
-        if image.is_2d or not image.is_physical:
-            raise VoxelPromptError("the atlas engine needs a 3D image with millimetre geometry",
-                                   "use a NIfTI/DICOM volume of the head")
+        if image.is_2d or not image.is_physical or np.asarray(image.array).ndim != 3:
+            raise VoxelPromptError("the atlas engine needs a single-channel 3D image with millimetre geometry",
+                                   "use a NIfTI/DICOM volume of the head (one contrast, one time point)")
         start = time.perf_counter()
         reg = self.register(image)
         atlas = self.vocabulary.atlases_for(concept)[0]
