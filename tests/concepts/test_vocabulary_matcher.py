@@ -7,7 +7,7 @@ import csv
 import pytest
 
 from voxelprompt.concepts import ConceptMatcher, load_vocabulary, parse_side
-from voxelprompt.engines.templates import package_file
+from voxelprompt.samples import package_file
 
 
 @pytest.fixture(scope="module")

@@ -47,9 +47,10 @@ def main(
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-def _progress(items: list[int], label: str) -> Iterable[int]:
+def _progress(items: list, label: str, min_items: int = 5) -> Iterable:
+    """A progress bar on stderr for ``min_items`` items or more (only on a terminal)."""
     return track(items, description=label, console=stderr, transient=True,
-                 disable=not stderr.is_terminal or len(items) < 5)
+                 disable=not stderr.is_terminal or len(items) < min_items)
 
 
 @app.command()
@@ -257,7 +258,7 @@ def segment(
     volumes = [load(p) for p in images]
     matcher, router = default_matcher(), default_router()
     results = []
-    for text in _progress_items(list(concept), "segmenting"):
+    for text in _progress(list(concept), "segmenting", min_items=2):
         match = matcher.match(text)
         if match.status != "matched" or match.ref is None:
             results.append({"concept": text, "matched": None, "status": "unknown", "file": None,
@@ -330,11 +331,6 @@ def _parse_seeds(text: str) -> list[int]:
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError as exc:
         raise VoxelPromptError(f"cannot read seeds '{text}'", "write them as 0-2 or 3,7,9") from exc
-
-
-def _progress_items(items: list, label: str) -> Iterable:
-    return track(items, description=label, console=stderr, transient=True,
-                 disable=not stderr.is_terminal or len(items) < 2)
 
 
 def _report_written(path: Path, desc: dict, as_json: bool) -> None:

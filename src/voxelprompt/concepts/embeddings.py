@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
 
 def cache_dir() -> Path:
     """Where voxelprompt caches derived data (``VOXELPROMPT_CACHE`` or ``~/.cache/voxelprompt``)."""
-    root = os.environ.get("VOXELPROMPT_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    path = Path(root) / "voxelprompt" if not os.environ.get("VOXELPROMPT_CACHE") else Path(root)
+    explicit = os.environ.get("VOXELPROMPT_CACHE")
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "voxelprompt"
+    path = Path(explicit) if explicit else default
     path.mkdir(parents=True, exist_ok=True)
     return path
 

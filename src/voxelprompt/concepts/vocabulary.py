@@ -129,7 +129,7 @@ class Vocabulary:
         for c in self.concepts.values():
             for side, ids in c.fs_ids.items():
                 if lut_id in ids:
-                    return ConceptRef(c, side if side != "midline" else "midline")  # type: ignore[arg-type]
+                    return ConceptRef(c, side)  # type: ignore[arg-type]
         return None
 
 

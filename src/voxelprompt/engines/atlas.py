@@ -14,13 +14,13 @@ import logging
 import tempfile
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
 
 from voxelprompt.concepts import ConceptRef, Vocabulary, load_vocabulary
-from voxelprompt.engines.base import Prompts, Segmentation
+from voxelprompt.engines.base import Engine, Prompts, Segmentation
 from voxelprompt.engines.templates import PROBABILISTIC, atlas_labels, template
 from voxelprompt.errors import VoxelPromptError
 from voxelprompt.volume import Volume
@@ -65,9 +65,17 @@ class _Registration:
     template: str
     seconds: float
     metric: str
+    atlas_voxels: dict[str, np.ndarray] = field(default_factory=dict)  # per atlas, NaN outside
+
+    def voxels_in(self, atlas: str, affine: np.ndarray) -> np.ndarray:
+        """Voxel coordinates in ``atlas`` (grid ``affine``) of every subject voxel, computed once."""
+        if atlas not in self.atlas_voxels:
+            inv = np.linalg.inv(affine).astype(np.float32)
+            self.atlas_voxels[atlas] = self.world_map @ inv[:3, :3].T + inv[:3, 3]
+        return self.atlas_voxels[atlas]
 
 
-class AtlasEngine:
+class AtlasEngine(Engine):
     """Registration-based segmentation of every concept the MNI atlases define."""
 
     name = "atlas"
@@ -97,9 +105,6 @@ class AtlasEngine:
             return f"the atlas engine needs a 3D head scan, not {modality}"
         return ""
 
-    def supports(self, concept: ConceptRef, modality: str | None) -> bool:
-        return self.why_not(concept, modality) == ""
-
     def segment(self, volumes: list[Volume], concept: ConceptRef, prompts: Prompts | None = None) -> Segmentation:
         if not volumes:
             raise VoxelPromptError("no image given", "pass the scan to segment")
@@ -115,7 +120,7 @@ class AtlasEngine:
         reg = self.register(image)
         atlas = self.vocabulary.atlases_for(concept)[0]
         ids = self.vocabulary.labels(concept, atlas)
-        prob = self._sample_indicator(reg.world_map, atlas, ids)
+        prob = self._sample_indicator(reg, atlas, ids)
         mask = prob >= 0.5
         present = bool(mask.any())
         grid = image.with_array(mask, channel_names=None, intensity_unit="label")
@@ -175,7 +180,7 @@ class AtlasEngine:
 
     # -- sampling atlases -----------------------------------------------------------------------
     @staticmethod
-    def _sample_indicator(world_map: np.ndarray, atlas: str, ids: list[int]) -> np.ndarray:
+    def _sample_indicator(reg: _Registration, atlas: str, ids: list[int]) -> np.ndarray:
         """Linear interpolation of the concept's indicator at every subject voxel (0..1)."""
         labels = atlas_labels(atlas)
         data = np.asarray(labels.array)
@@ -183,17 +188,14 @@ class AtlasEngine:
             indicator = np.clip(data[..., ids].astype(np.float32).sum(-1) / 100.0, 0, 1)
         else:
             indicator = np.isin(data, ids).astype(np.float32)
-        out = np.zeros(world_map.shape[:3], np.float32)
+        out = np.zeros(reg.world_map.shape[:3], np.float32)
         if not indicator.any():
             return out
-        inv = np.linalg.inv(labels.affine)
         box = ndimage.find_objects((indicator > 0).astype(np.int8))[0]
         lo = np.array([s.start for s in box]) - 1
         hi = np.array([s.stop for s in box])
-        valid = np.all(np.isfinite(world_map), axis=-1)
-        vox = np.full(world_map.shape, -10.0, np.float32)
-        vox[valid] = world_map[valid] @ inv[:3, :3].T.astype(np.float32) + inv[:3, 3].astype(np.float32)
-        inside = valid & np.all((vox >= lo) & (vox <= hi), axis=-1)
+        vox = reg.voxels_in(atlas, labels.affine)
+        inside = np.all((vox >= lo) & (vox <= hi), axis=-1)  # False where NaN (outside the template)
         if inside.any():
             out[inside] = ndimage.map_coordinates(indicator, vox[inside].T, order=1, mode="constant", cval=0.0)
         return out

@@ -51,11 +51,12 @@ class Engine(Protocol):
 
     name: str
 
-    def supports(self, concept: ConceptRef, modality: str | None) -> bool:
-        """Whether this engine can segment ``concept`` in an image of ``modality``."""
-
     def why_not(self, concept: ConceptRef, modality: str | None) -> str:
         """One line saying why ``concept`` is not supported (empty if it is)."""
+
+    def supports(self, concept: ConceptRef, modality: str | None) -> bool:
+        """Whether this engine can segment ``concept`` in an image of ``modality``."""
+        return self.why_not(concept, modality) == ""
 
     def segment(self, volumes: list[Volume], concept: ConceptRef, prompts: Prompts | None = None) -> Segmentation:
         """Segment ``concept`` in ``volumes`` (co-registered; the first sets the output grid)."""

@@ -8,14 +8,14 @@ from __future__ import annotations
 import numpy as np
 
 from voxelprompt.concepts import ConceptRef, Vocabulary, load_vocabulary
-from voxelprompt.engines.base import Prompts, Segmentation
+from voxelprompt.engines.base import Engine, Prompts, Segmentation
 from voxelprompt.errors import VoxelPromptError
 from voxelprompt.volume import Volume
 from voxelprompt.volume.checks import require_labels
 from voxelprompt.volume.geometry import resample_to
 
 
-class LabelMapEngine:
+class LabelMapEngine(Engine):
     """Masks read from a label map (resampled label-preservingly onto the image grid if needed)."""
 
     name = "labels"
@@ -31,9 +31,6 @@ class LabelMapEngine:
         if not ids:
             return f"'{concept.name}' has no FreeSurfer label id"
         return ""
-
-    def supports(self, concept: ConceptRef, modality: str | None) -> bool:
-        return self.why_not(concept, modality) == ""
 
     def segment(self, volumes: list[Volume], concept: ConceptRef, prompts: Prompts | None = None) -> Segmentation:
         if not volumes:

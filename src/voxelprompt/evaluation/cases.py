@@ -93,9 +93,10 @@ def make_case(seed: int, template_name: str = "icbm2009c-brain", *, contrast: st
     disp = np.stack([_smooth_field(rng, shape, control, deformation_mm) for _ in range(3)]).reshape(3, -1)
     moved = moved + disp
     # sample template (linear) and labels (nearest)
-    t_vox = np.linalg.inv(tmpl.affine) @ np.vstack([moved, np.ones(moved.shape[1])])
+    moved_h = np.vstack([moved, np.ones(moved.shape[1])])
+    t_vox = np.linalg.inv(tmpl.affine) @ moved_h
     img = ndimage.map_coordinates(np.asarray(tmpl.array, np.float32), t_vox[:3], order=1, cval=0.0)
-    l_vox = np.linalg.inv(labels.affine) @ np.vstack([moved, np.ones(moved.shape[1])])
+    l_vox = np.linalg.inv(labels.affine) @ moved_h
     lab = ndimage.map_coordinates(np.asarray(labels.array), l_vox[:3], order=0, cval=0)
     img, lab = img.reshape(shape), lab.reshape(shape).astype(np.int16)
     img = _contrast(rng, img, contrast)
