@@ -341,6 +341,9 @@ def _report_written(path: Path, desc: dict, as_json: bool) -> None:
                      highlight=False)
 
 
+from voxelprompt.cli import agent_commands  # noqa: E402,F401  (registers functions, run, ask, demo)
+
+
 def run() -> None:
     """Console entry point: runs the app and turns errors into one-line messages."""
     debug = os.environ.get("VOXELPROMPT_DEBUG") == "1"

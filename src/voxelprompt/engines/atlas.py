@@ -1,7 +1,11 @@
 """The ``atlas`` engine: register a real MNI template to the subject, carry expert labels across.
 
-One registration per image (ANTsPy: affine + SyN with Mattes mutual information at 2 mm, so any
-MRI contrast or CT works) gives a map from every subject voxel to template world coordinates.
+One registration per image gives a map from every subject voxel to template world coordinates.
+It runs in three ANTsPy stages at 3 mm: an affine with Mattes mutual information (any MRI contrast
+or CT); then the template is repainted in the subject's contrast (the median subject intensity of
+each template intensity bin under that affine); then SyN with local cross-correlation between the
+subject and the repainted template. Cross-correlation is a much sharper deformable metric than
+mutual information, and repainting makes it valid for inverted or arbitrarily remapped contrasts.
 Any MNI-space atlas (FreeSurfer aparc+aseg, Neuromorphometrics, AAL, Harvard-Oxford, Juelich) is
 then sampled through that map, so many concepts cost one registration. Each concept's indicator is
 interpolated linearly (a soft probability) and thresholded at 0.5.
@@ -52,6 +56,48 @@ def fingerprint(volume: Volume) -> str:
     return h.hexdigest()
 
 
+def crop_to_foreground(image, threshold: float = 0.02, margin: int = 3):
+    """``image`` cropped to the box of voxels above ``threshold`` (plus a margin): less work for SyN."""
+    import ants
+
+    arr = image.numpy()
+    nz = np.argwhere(arr > threshold)
+    if len(nz) == 0:
+        return image
+    lo = np.maximum(nz.min(0) - margin, 0)
+    hi = np.minimum(nz.max(0) + margin + 1, arr.shape)
+    return ants.crop_indices(image, lo.tolist(), hi.tolist())
+
+
+def repaint(fixed, moving, transforms: list[str], bins: int = 64, min_count: int = 20):
+    """``moving`` with its intensities mapped to the subject's contrast.
+
+    Under the current alignment, each bin of template intensity (0..1) is given the median
+    intensity of the subject voxels it lands on; bins with too few voxels are interpolated.
+    """
+    import ants
+
+    warped = ants.apply_transforms(fixed, moving, transforms, interpolator="linear").numpy()
+    subject = fixed.numpy()
+    both = (warped > 0.02) & (subject > 0.02)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(warped[both], edges) - 1, 0, bins - 1)
+    values = subject[both]
+    order = np.argsort(which, kind="stable")
+    groups = np.split(values[order], np.flatnonzero(np.diff(which[order])) + 1)
+    present = np.unique(which)
+    centres, medians = [], []
+    for b, group in zip(present, groups):
+        if group.size >= min_count:
+            centres.append((edges[b] + edges[b + 1]) / 2)
+            medians.append(float(np.median(group)))
+    template_values = moving.numpy()
+    if len(centres) < 2:  # no overlap to learn from: keep the template as it is
+        return moving
+    out = np.where(template_values > 0.02, np.interp(template_values, centres, medians), 0.0)
+    return moving.new_image_like(out.astype(np.float32))
+
+
 def normalise_intensity(data: np.ndarray) -> np.ndarray:
     """Robust 0..1 scaling (0.5th-99.5th percentile of the non-zero voxels)."""
     values = data[data != 0] if np.count_nonzero(data) > 0.05 * data.size else data.ravel()
@@ -64,6 +110,7 @@ class _Registration:
     world_map: np.ndarray  # (X, Y, Z, 3) template world (RAS mm) of every subject voxel
     template: str
     seconds: float
+    transform: str
     metric: str
     atlas_voxels: dict[str, np.ndarray] = field(default_factory=dict)  # per atlas, NaN outside
 
@@ -80,12 +127,13 @@ class AtlasEngine(Engine):
 
     name = "atlas"
 
-    def __init__(self, *, template: str = "icbm2009a", transform: str = "SyN", resolution_mm: float = 2.0,
-                 iterations: tuple[int, ...] = (60, 40, 15), seed: int = 1, vocabulary: Vocabulary | None = None,
-                 cache_size: int = 4) -> None:
+    def __init__(self, *, template: str = "icbm2009a", deformable: bool = True, resolution_mm: float = 3.0,
+                 iterations: tuple[int, ...] = (60, 40, 15), cc_radius: int = 1, seed: int = 1,
+                 vocabulary: Vocabulary | None = None, cache_size: int = 4) -> None:
         self.template_name = template
+        self.deformable = deformable
         self.iterations = iterations
-        self.transform = transform
+        self.cc_radius = cc_radius
         self.resolution_mm = resolution_mm
         self.seed = seed
         self.vocabulary = vocabulary or load_vocabulary()
@@ -127,10 +175,21 @@ class AtlasEngine(Engine):
         probability = image.with_array(prob.astype(np.float32), channel_names=None, intensity_unit="1")
         confidence = float(prob[mask].mean()) if present else 0.0
         provenance = {"template": reg.template, "atlas": atlas, "labels": ids,
-                      "transform": self.transform, "metric": reg.metric,
+                      "transform": reg.transform, "metric": reg.metric,
                       "registration_seconds": round(reg.seconds, 2),
                       "seconds": round(time.perf_counter() - start, 2)}
         return Segmentation(grid, concept, self.name, present, probability, confidence, provenance)
+
+    def label_map(self, volumes: list[Volume]) -> Volume:
+        """The FreeSurfer aparc+aseg labels carried onto ``volumes[0]``'s grid (nearest label)."""
+        image = volumes[0]
+        reg = self.register(image)
+        labels = atlas_labels("freesurfer")
+        vox = reg.voxels_in("freesurfer", labels.affine)
+        inside = np.all(np.isfinite(vox), axis=-1)
+        out = np.zeros(reg.world_map.shape[:3], np.int32)
+        out[inside] = ndimage.map_coordinates(np.asarray(labels.array), vox[inside].T, order=0, mode="constant")
+        return image.with_array(out, channel_names=None, intensity_unit="label")
 
     # -- registration ---------------------------------------------------------------------------
     def register(self, image: Volume) -> _Registration:
@@ -147,14 +206,22 @@ class AtlasEngine(Engine):
         tmpl_data = normalise_intensity(np.asarray(tmpl.array, np.float32))
         res = (self.resolution_mm,) * 3
         fixed_full = to_ants(image, data)
-        fixed = ants.resample_image(fixed_full, res, False, 1)
+        fixed = crop_to_foreground(ants.resample_image(fixed_full, res, False, 1))
         moving = ants.resample_image(to_ants(tmpl, tmpl_data), res, False, 1)
         with tempfile.TemporaryDirectory(prefix="voxelprompt-reg-") as tmp:
-            reg = ants.registration(fixed, moving, type_of_transform=self.transform, aff_metric="mattes",
-                                    syn_metric="mattes", reg_iterations=self.iterations, random_seed=self.seed,
-                                    outprefix=f"{tmp}/reg_", verbose=False)
-            world_map = self._world_map(fixed_full, tmpl, reg["fwdtransforms"])
-        result = _Registration(world_map, self.template_name, time.perf_counter() - start, "mattes")
+            affine = ants.registration(fixed, moving, type_of_transform="Affine", aff_metric="mattes",
+                                       random_seed=self.seed, outprefix=f"{tmp}/affine_")["fwdtransforms"]
+            transforms, kind, metric = affine, "affine", "mattes"
+            if self.deformable:
+                painted = repaint(fixed, moving, affine)
+                syn = ants.registration(fixed, painted, type_of_transform="SyNOnly", initial_transform=affine[0],
+                                        syn_metric="CC", syn_sampling=self.cc_radius,
+                                        reg_iterations=self.iterations, random_seed=self.seed,
+                                        outprefix=f"{tmp}/syn_")
+                transforms = [syn["fwdtransforms"][0], *affine]
+                kind, metric = "affine+SyN", f"mattes (affine), CC radius {self.cc_radius} on repainted template (SyN)"
+            world_map = self._world_map(fixed_full, tmpl, transforms)
+        result = _Registration(world_map, self.template_name, time.perf_counter() - start, kind, metric)
         log.info("registered %s template in %.1f s", result.template, result.seconds)
         self._cache[key] = result
         while len(self._cache) > self._cache_size:

@@ -20,11 +20,16 @@ class LabelMapEngine(Engine):
 
     name = "labels"
 
-    def __init__(self, labels: Volume, vocabulary: Vocabulary | None = None) -> None:
-        require_labels(labels, "label map")
-        self.labels = labels
+    def __init__(self, labels: Volume | list[Volume], vocabulary: Vocabulary | None = None) -> None:
+        self.maps = labels if isinstance(labels, list) else [labels]
+        if not self.maps:
+            raise VoxelPromptError("no label map given", "pass a label map with FreeSurfer LUT ids")
+        for lab in self.maps:
+            require_labels(lab, "label map")
+        self.labels = self.maps[0]
         self.vocabulary = vocabulary or load_vocabulary()
-        self._present = {int(v) for v in np.unique(np.asarray(labels.array))}
+        self._present = {int(v) for lab in self.maps for v in np.unique(np.asarray(lab.array))}
+        self._on_grid: dict[bytes, Volume] = {}  # the label map resampled onto each image grid seen
 
     def why_not(self, concept: ConceptRef, modality: str | None) -> str:
         ids = self.vocabulary.labels(concept, "freesurfer")
@@ -39,12 +44,22 @@ class LabelMapEngine(Engine):
         ids = self.vocabulary.labels(concept, "freesurfer")
         if not ids:
             raise VoxelPromptError(f"'{concept.name}' has no FreeSurfer label id", "ask for another structure")
-        labels = self.labels
-        if not labels.same_grid(image):
-            labels = resample_to(labels, image, interpolation="label")
+        labels = self.label_map([image])
         mask = np.isin(np.asarray(labels.array), ids)
         present = bool(mask.any())
         return Segmentation(image.with_array(mask, channel_names=None, intensity_unit="label"), concept, self.name,
                             present, None, 1.0 if present else 0.0,
                             {"labels": ids, "labels_found": sorted(set(ids) & self._present),
-                             "label_map": labels.metadata.source})
+                             "label_map": self.labels.metadata.source})
+
+    def label_map(self, volumes: list[Volume]) -> Volume:
+        """The label map on the grid of ``volumes[0]``: the one given on that grid, else the first one
+        resampled label-preservingly (once per grid)."""
+        image = volumes[0]
+        for lab in self.maps:
+            if lab.same_grid(image):
+                return lab
+        key = np.asarray(image.affine, np.float64).tobytes() + str(image.shape[:3]).encode()
+        if key not in self._on_grid:
+            self._on_grid = {key: resample_to(self.labels, image, interpolation="label")}
+        return self._on_grid[key]

@@ -3,8 +3,9 @@
 A case takes a real T1 template and the FreeSurfer label map (both in MNI space), moves them
 identically by a random affine plus a smooth random deformation, reslices them onto a new grid
 (random axis order and flips, anisotropic voxels), then changes the image's contrast (T1,
-inverted, random intensity remapping), adds a bias field and noise. The ground truth is the label
-map moved the same way (nearest neighbour), so it stays exact.
+inverted, or a random intensity remapping that keeps the tissues distinguishable), adds a bias
+field and noise. The ground truth is the label map moved the same way (nearest neighbour), so it
+stays exact.
 """
 
 from __future__ import annotations
@@ -60,16 +61,34 @@ def _smooth_field(rng: np.random.Generator, shape: tuple, control: int, amplitud
     return ndimage.zoom(coarse, [s / control for s in shape], order=3)[: shape[0], : shape[1], : shape[2]]
 
 
-def _contrast(rng: np.random.Generator, data: np.ndarray, kind: str) -> np.ndarray:
+TISSUES = {"white matter": [2, 41], "cortex": list(range(1000, 3000)), "ventricles": [4, 43]}
+MIN_TISSUE_CONTRAST = 0.1  # smallest difference of tissue means (0..1 scale) a remapped contrast keeps
+MAX_REMAP_DRAWS = 50
+
+
+def _contrast(rng: np.random.Generator, data: np.ndarray, kind: str, labels: np.ndarray) -> np.ndarray:
+    """T1 as it is, inverted, or remapped by a random piecewise-linear curve (not monotone).
+
+    A remapped contrast is redrawn until white matter, cortex and ventricles differ by at least
+    ``MIN_TISSUE_CONTRAST`` in mean intensity, as in any real MR contrast: a curve that makes the
+    brain uniform would leave no anatomy to find.
+    """
     head = data > 0.02 * data.max()
     x = np.clip(data / np.percentile(data[head], 99.5), 0, 1)
     if kind == "inverted":
-        x = np.where(head, 1.0 - x * 0.9, 0.0)
-    elif kind == "remapped":
-        knots = np.sort(rng.uniform(0, 1, 5))
+        return np.where(head, 1.0 - x * 0.9, 0.0).astype(np.float32)
+    if kind != "remapped":
+        return x.astype(np.float32)
+    tissues = [x[np.isin(labels, ids) & head] for ids in TISSUES.values()]
+    out = x
+    for _ in range(MAX_REMAP_DRAWS):
+        knots = np.r_[0, np.sort(rng.uniform(0, 1, 5)), 1]
         values = rng.uniform(0.05, 1.0, 7)
-        x = np.where(head, np.interp(x, np.r_[0, knots, 1], values), 0.0)
-    return x.astype(np.float32)
+        means = [float(np.interp(t, knots, values).mean()) for t in tissues if t.size]
+        out = np.where(head, np.interp(x, knots, values), 0.0)
+        if min(abs(a - b) for k, a in enumerate(means) for b in means[k + 1:]) >= MIN_TISSUE_CONTRAST:
+            break
+    return out.astype(np.float32)
 
 
 def make_case(seed: int, template_name: str = "icbm2009c-brain", *, contrast: str | None = None,
@@ -99,7 +118,7 @@ def make_case(seed: int, template_name: str = "icbm2009c-brain", *, contrast: st
     l_vox = np.linalg.inv(labels.affine) @ moved_h
     lab = ndimage.map_coordinates(np.asarray(labels.array), l_vox[:3], order=0, cval=0)
     img, lab = img.reshape(shape), lab.reshape(shape).astype(np.int16)
-    img = _contrast(rng, img, contrast)
+    img = _contrast(rng, img, contrast, lab)
     bias = np.exp(_smooth_field(rng, shape, 4, 0.15))
     noise = rng.normal(0, rng.uniform(0.01, 0.04), shape).astype(np.float32)
     img = (img * bias + noise * (img > 0)).astype(np.float32)

@@ -1,0 +1,8 @@
+"""The agent: reads a request, plans steps in the instruction language, runs and checks them, answers."""
+
+from voxelprompt.agent.critic import Finding, review
+from voxelprompt.agent.loop import Agent, AgentResult
+from voxelprompt.agent.request import Request, read_request
+from voxelprompt.agent.rules import RulesPlanner
+
+__all__ = ["Agent", "AgentResult", "Finding", "Request", "RulesPlanner", "read_request", "review"]

@@ -1,0 +1,67 @@
+"""Pictures of masks: three orthogonal views through a region, overlaid on its image (PNG)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image as PILImage
+
+from voxelprompt.files import atomic_path
+from voxelprompt.volume import Volume
+from voxelprompt.volume.geometry import reorient
+
+COLOUR = np.array([255, 64, 32], np.float32)
+VIEW_SIZE = 256
+
+
+def _window(values: np.ndarray) -> np.ndarray:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return np.zeros_like(values, np.float32)
+    lo, hi = np.percentile(finite, [1, 99])
+    return np.clip((values - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
+
+
+def _panel(image: np.ndarray, mask: np.ndarray, aspect: float) -> PILImage.Image:
+    grey = (_window(image) * 255)[..., None].repeat(3, -1)
+    rgb = np.where(mask[..., None], 0.55 * grey + 0.45 * COLOUR, grey).astype(np.uint8)
+    picture = PILImage.fromarray(np.ascontiguousarray(rgb))
+    h, w = rgb.shape[:2]
+    scale = VIEW_SIZE / max(h * aspect, w)
+    return picture.resize((max(1, round(w * scale)), max(1, round(h * aspect * scale))), PILImage.NEAREST)
+
+
+def mask_views(image: Volume, mask: np.ndarray, path: str | os.PathLike[str]) -> Path:
+    """Write a PNG with sagittal, coronal and axial views through the centre of ``mask``.
+
+    The image is shown in radiological-free RAS display: the patient's right on the left of
+    each axial and coronal view (as in most viewers), superior up.
+    """
+    ras_image = reorient(image, "RAS")
+    ras_mask = reorient(image.with_array(np.asarray(mask, np.uint8), channel_names=None, intensity_unit="label"),
+                        "RAS")
+    data = np.asarray(ras_image.array, np.float32)
+    if data.ndim == 4:
+        data = data[..., 0]
+    m = np.asarray(ras_mask.array) > 0
+    centre = np.argwhere(m).mean(0).round().astype(int) if m.any() else np.array(data.shape) // 2
+    sx, sy, sz = ras_image.spacing
+    views = [
+        (np.rot90(data[centre[0], :, :]), np.rot90(m[centre[0], :, :]), sz / sy),  # sagittal: A right, S up
+        (np.rot90(data[:, centre[1], :]), np.rot90(m[:, centre[1], :]), sz / sx),  # coronal: R left, S up
+        (np.rot90(data[:, :, centre[2]]), np.rot90(m[:, :, centre[2]]), sy / sx),  # axial: R left, A up
+    ]
+    panels = [_panel(img, msk, aspect) for img, msk, aspect in views]
+    width = sum(p.width for p in panels) + 8 * (len(panels) - 1)
+    height = max(p.height for p in panels)
+    sheet = PILImage.new("RGB", (width, height), (0, 0, 0))
+    x = 0
+    for p in panels:
+        sheet.paste(p, (x, (height - p.height) // 2))
+        x += p.width + 8
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        sheet.save(tmp, format="PNG")
+    return target
