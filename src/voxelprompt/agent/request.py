@@ -58,7 +58,8 @@ quantify quantified visit visits first second baseline follow up followup time o
 normalised normalize normalise relative icv intracranial fraction proportion components component
 count counted pieces islands instances where located locate location lies lie sit sits quick just
 let us see it's is there any whole entire sides side brain's have has had got need want know like kindly
-give gives provide list much big how does do done also just only exactly precisely precise exact
+give gives provide list much big how does do done also just only exactly precisely precise exact one two
+three pair
 """.split())
 CONNECTORS = {"and", "to", "vs", "versus", "with", "against", ",", "or", "plus", "than"}
 

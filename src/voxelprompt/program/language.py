@@ -54,7 +54,11 @@ def parse_program(source: str, max_chars: int = 20_000) -> list[ast.stmt]:
     except SyntaxError as exc:
         raise ProgramError(f"syntax error on line {exc.lineno}: {exc.msg}",
                            "write steps in the instruction language (see `voxelprompt functions`)") from None
-    for node in ast.walk(tree):
+    nodes = list(ast.walk(tree))
+    for node in nodes:  # private and forbidden names first: the most telling reason
+        if isinstance(node, ast.Name | ast.Attribute):
+            check_node(node)
+    for node in nodes:
         check_node(node)
     return tree.body
 

@@ -1,0 +1,88 @@
+"""The rules planner and the agent loop on a synthetic label map: exact numbers, refusals, critic."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.program.conftest import VOXEL_ML, synthetic_head
+from voxelprompt.agent import Agent, read_request
+from voxelprompt.concepts import default_matcher
+from voxelprompt.engines.labelmap import LabelMapEngine
+from voxelprompt.program import ProgramContext, assign_roles
+
+
+@pytest.fixture
+def agent():
+    image, labels = synthetic_head()
+    context = ProgramContext(assign_roles([("t1", image)]), engines=[LabelMapEngine(labels)],
+                             label_maps={"t1": labels})
+    return Agent(context)
+
+
+@pytest.mark.parametrize("text,ops,mentions", [
+    ("volume of the left hippocampus", ["volume"], [("hippocampus", "left")]),
+    ("Measure the left and right thalamus.", ["volume"], [("thalamus", "left"), ("thalamus", "right")]),
+    ("hippocampal asymmetry", ["asymmetry"], [("hippocampus", None)]),
+    ("ratio of the rt. caudate to the right putamen", ["ratio"], [("caudate", "right"), ("putamen", "right")]),
+    ("How big is the lft thalamus?", ["volume"], [("thalamus", "left")]),
+    ("total volume of the hippocampi", ["volume"], [("hippocampus", "both")]),
+    ("surface area of the accumbens area on the right", ["surface_area"], [("accumbens", "right")]),
+])
+def test_reading_requests(text, ops, mentions):
+    matcher = default_matcher()
+    req = read_request(text, matcher)
+    assert req.ops == ops
+    got = [(matcher.match(m.text).ref.concept.name, m.side) for m in req.mentions]
+    assert len(got) == len(mentions)
+    for (name, side), (want, want_side) in zip(got, mentions):
+        assert want in name and side == want_side
+
+
+def test_volume_request_answers_exact_numbers(agent):
+    result = agent.ask("How large is the left hippocampus?")
+    assert result.status == "answered"
+    values = result.values_json()
+    assert values == [{"name": "left hippocampus volume", "value": pytest.approx(480 * VOXEL_ML), "unit": "mL",
+                       "step": 3}]
+    assert result.program[1] == 'left_hippocampus = segment(img, "left hippocampus")'
+    assert f"{480 * VOXEL_ML:.4g} mL" in result.answer
+
+
+def test_asymmetry_and_ratio_requests(agent):
+    result = agent.ask("Is the thalamus asymmetric?")
+    ai = next(v for v in result.values_json() if v["name"] == "asymmetry_index")
+    assert ai["value"] == pytest.approx((288 - 336) / 312) and ai["unit"] == "1"
+    result = agent.ask("ratio of the left hippocampus to the right thalamus")
+    ratio = next(v for v in result.values_json() if v["name"] == "ratio")
+    assert ratio["value"] == pytest.approx(480 / 336)
+
+
+def test_every_value_names_its_step(agent):
+    result = agent.ask("volumes of the left thalamus and the third ventricle")
+    steps = {s.index: s for s in result.interpreter.trace}
+    for v in result.values_json():
+        assert v["step"] in steps and "volume(" in steps[v["step"]].code
+
+
+@pytest.mark.parametrize("request_text", ["How large is the tumour?", "measure the liver",
+                                          "volume of the zorbulon", "left hippocampus and the frobnicator"])
+def test_unknown_or_unsupported_requests_are_refused_without_numbers(agent, request_text):
+    result = agent.ask(request_text)
+    assert result.status == "refused"
+    assert result.values == []
+
+
+def test_absent_structure_is_reported_absent_not_zero(agent):
+    result = agent.ask("volume of the left amygdala")
+    assert result.status == "answered" and result.values == []
+    assert "absent" in result.answer
+
+
+def test_critic_flags_wrong_side():
+    image, labels = synthetic_head()
+    flipped = labels.with_array(labels.array[::-1].copy())  # left and right exchanged
+    context = ProgramContext(assign_roles([("t1", image)]), engines=[LabelMapEngine(flipped)],
+                             label_maps={"t1": flipped})
+    result = Agent(context).ask("hippocampal asymmetry")
+    assert any(f.kind == "side" for f in result.findings)
+    assert "Doubts" in result.answer
