@@ -89,3 +89,17 @@ def test_demo_answers_on_installed_template():
     results = json.loads(vp("demo", "--json").stdout)["results"]
     assert results[0]["status"] == "answered" and results[0]["values"][0]["unit"] == "mL"
     assert results[-1]["status"] == "refused"
+
+
+def test_ask_change_between_visits_uses_each_visits_label_map(tmp_path, head_files):
+    image, labels = synthetic_head()
+    shrunk = labels.array.copy()
+    shrunk[5:7][shrunk[5:7] == 17] = 0  # the left hippocampus loses 2 of its 8 slabs: 480 -> 360 voxels
+    v2 = save(labels.with_array(shrunk), tmp_path / "aseg_v2.nii.gz")
+    payload = json.loads(vp("ask", f"visit1={head_files[0]}", f"visit2={head_files[0]}",
+                            "How much did the left hippocampus shrink between visits?",
+                            "--labels", f"visit1={head_files[1]}", "--labels", f"visit2={v2}", "--json").stdout)
+    values = {v["name"]: v for v in payload["values"]}
+    change = next(v for v in payload["values"] if v["unit"] == "%")
+    assert change["value"] == pytest.approx((360 - 480) / 480 * 100)
+    assert sorted(round(v["value"] / VOXEL_ML) for v in values.values() if v["unit"] == "mL") == [360, 480]

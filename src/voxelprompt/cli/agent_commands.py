@@ -53,7 +53,8 @@ def build_context(images: list[str], labels: list[str] | None):
                 raise VoxelPromptError(f"the label map role '{role}' matches no image",
                                        f"image roles are: {', '.join(context_images)}")
             label_maps[role] = load(path)
-        engines = [LabelMapEngine(list(label_maps.values())), *engines]
+        owners = [context_images[role].volume for role in label_maps]
+        engines = [LabelMapEngine(list(label_maps.values()), images=owners), *engines]
     return ProgramContext(context_images, engines=engines, label_maps=label_maps)
 
 

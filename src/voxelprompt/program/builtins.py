@@ -112,6 +112,8 @@ def segment(ip, image: Image, concept: str, box: list | None = None, points: lis
     seg = chosen.segment([image.volume], match.ref, prompts)
     both = match.ref.side == "both" and match.ref.concept.lateral
     name = f"left and right {match.ref.name}" if both else match.ref.name
+    if len(ip.context.images) > 1:
+        name = f"{name} ({image.role})"
     region = Region(name, seg.mask, image.role, seg.engine, None, seg.confidence,
                     {**seg.provenance, "concept": str(concept), "matched": match.ref.name,
                      "kind": match.ref.concept.kind, "normative_ml": match.ref.concept.normative_ml,
