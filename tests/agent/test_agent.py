@@ -86,3 +86,11 @@ def test_critic_flags_wrong_side():
     result = Agent(context).ask("hippocampal asymmetry")
     assert any(f.kind == "side" for f in result.findings)
     assert "Doubts" in result.answer
+
+
+def test_each_sentence_keeps_its_own_operations(agent):
+    result = agent.ask("How large is the left hippocampus? Where is the right thalamus?")
+    assert [v["name"] for v in result.values_json()] == ["left hippocampus volume"]
+    assert "locate(right_thalamus)" in " ".join(result.program)
+    assert "locate(left_hippocampus)" not in " ".join(result.program)
+    assert "right thalamus lies in: right thalamus 100%" in result.answer

@@ -92,7 +92,7 @@ def test_demo_answers_on_installed_template():
 
 
 def test_ask_change_between_visits_uses_each_visits_label_map(tmp_path, head_files):
-    image, labels = synthetic_head()
+    labels = synthetic_head()[1]
     shrunk = labels.array.copy()
     shrunk[5:7][shrunk[5:7] == 17] = 0  # the left hippocampus loses 2 of its 8 slabs: 480 -> 360 voxels
     v2 = save(labels.with_array(shrunk), tmp_path / "aseg_v2.nii.gz")

@@ -71,6 +71,7 @@ class Mention:
     text: str
     side: str | None
     start: int
+    ops: list[str] = field(default_factory=list)  # the operations of the sentence it is named in
 
 
 @dataclass
@@ -82,6 +83,36 @@ class Request:
     mentions: list[Mention] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)  # named as structures but not recognised
     ignored: list[str] = field(default_factory=list)  # other words not understood
+
+
+def read_sentences(text: str, matcher: ConceptMatcher) -> Request:
+    """Read each sentence on its own, so that its operations apply to its own structures.
+
+    "Segment the left hippocampus. Where is the amygdala?" measures the hippocampus and locates the
+    amygdala. A sentence naming no structure ("Then measure its volume.") adds its operations to
+    the structures of the sentence before.
+    """
+    parts = [p for p in re.split(r"(?<=[.?!;])\s+", text.strip()) if p.strip()] or [text]
+    merged = Request(text)
+    previous: list[Mention] = []
+    offset = 0
+    for part in parts:
+        req = read_request(part, matcher)
+        ops = req.ops or ["volume"]
+        for m in req.mentions:
+            m.ops = list(ops)
+            m.start += offset
+        if req.mentions:
+            previous = req.mentions
+        elif req.ops:
+            for m in previous:
+                m.ops = list(dict.fromkeys([*m.ops, *req.ops]))
+        merged.mentions += req.mentions
+        merged.unknown += req.unknown
+        merged.ignored += req.ignored
+        merged.ops = list(dict.fromkeys([*merged.ops, *req.ops]))
+        offset += len(normalise(part).split()) + 1
+    return merged
 
 
 def find_ops(text: str) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from voxelprompt.agent.request import Mention, Request, read_request
+from voxelprompt.agent.request import Mention, Request, read_sentences
 from voxelprompt.concepts import ConceptMatcher
 from voxelprompt.program import Step
 
@@ -48,21 +48,22 @@ class RulesPlanner:
         self.matcher = matcher
 
     def read(self, request: str) -> Request:
-        return read_request(request, self.matcher)
+        return read_sentences(request, self.matcher)
 
     # -- phase 1: what to segment ----------------------------------------------------------------
     def targets(self, req: Request, roles: list[str]) -> tuple[list[Target], dict]:
         """The segmentations the request needs and how the measurements pair them."""
         used: set[str] = set()
-        ops = req.ops or ["volume"]
         mentions = _dedupe(req.mentions)
-        lateral_pair = "asymmetry" in ops or ("compare" in ops and len({m.text for m in mentions}) == 1)
-        two_structures = bool({"ratio", "compare"} & set(ops)) and len({m.text for m in mentions}) >= 2
         targets: list[Target] = []
-        plan: dict = {"ops": ops, "groups": []}
+        plan: dict = {"ops": req.ops or ["volume"], "groups": [], "group_ops": []}
         visits = [r for r in roles if r.startswith("visit")] or roles
-        multi_visit = "change" in ops and len(visits) >= 2
         for m in mentions:
+            ops = m.ops or req.ops or ["volume"]
+            peers = [o for o in mentions if set(o.ops or ops) == set(ops)]
+            lateral_pair = "asymmetry" in ops or ("compare" in ops and len({o.text for o in peers}) == 1)
+            two_structures = bool({"ratio", "compare"} & set(ops)) and len({o.text for o in peers}) >= 2
+            multi_visit = "change" in ops and len(visits) >= 2
             concept = m.text
             if lateral_pair and m.side in (None, "both"):
                 sides = ["left", "right"]
@@ -78,6 +79,7 @@ class RulesPlanner:
                     targets.append(Target(var, text, s))
                     group.append((var, text, s, role))
             plan["groups"].append(group)
+            plan["group_ops"].append(ops)
         return targets, plan
 
     def _is_lateral(self, concept: str) -> bool:
@@ -99,17 +101,25 @@ class RulesPlanner:
         return lines
 
     # -- phase 2: measure, compare, answer -------------------------------------------------------
-    def measure_steps(self, plan: dict, present: dict[str, bool]) -> list[str]:
-        ops = plan["ops"]
+    def measure_steps(self, plan: dict, present: dict[str, bool]) -> tuple[list[str], list[str]]:
+        """Measurement, comparison and location steps for the groups of targets, sentence by sentence."""
         lines: list[str] = []
         values: list[str] = []
-        groups = [[t for t in g if present.get(t[0], False)] for g in plan["groups"]]
-        groups = [g for g in groups if g]
+        measured: dict[tuple[str, str], str] = {}
+        kept = [([t for t in g if present.get(t[0], False)], ops) for g, ops in zip(plan["groups"], plan["group_ops"])]
+        kept = [(g, ops) for g, ops in kept if g]
+        for ops in dict.fromkeys(tuple(o) for _, o in kept):
+            groups = [g for g, o in kept if tuple(o) == ops]
+            self._measure_groups(list(ops), groups, lines, values, measured)
+        seen: set[str] = set()
+        return lines, [v for v in values if not (v in seen or seen.add(v))]
+
+    def _measure_groups(self, ops: list[str], groups: list, lines: list[str], values: list[str],
+                        measured: dict) -> None:
         single = [m for m in ops if m in MEASURES] or (["volume"] if not set(ops) & {"ratio", "asymmetry",
                                                                                   "locate"} else [])
         if "normalize" in ops and "volume" not in single:
             single.append("volume")
-        measured: dict[tuple[str, str], str] = {}
         for g in groups:
             for var, _, _, _ in g:
                 for op in single:
@@ -159,9 +169,6 @@ class RulesPlanner:
             for g in groups:
                 for var, _, _, _ in g:
                     lines.append(f"{var}_location = locate({var})")
-        seen: set[str] = set()
-        values = [v for v in values if not (v in seen or seen.add(v))]
-        return lines, values  # type: ignore[return-value]
 
     @staticmethod
     def _ensure(var: str, measured: dict, lines: list[str]) -> str:
@@ -175,8 +182,11 @@ class RulesPlanner:
 def _dedupe(mentions: list[Mention]) -> list[Mention]:
     out: list[Mention] = []
     for m in mentions:
-        if not any(o.text == m.text and o.side == m.side for o in out):
+        same = next((o for o in out if o.text == m.text and o.side == m.side), None)
+        if same is None:
             out.append(m)
+        else:
+            same.ops = list(dict.fromkeys([*same.ops, *m.ops]))
     if len(out) > 1:
         out = [m for m in out if m.text not in ("brain", "head")] or out
     return out

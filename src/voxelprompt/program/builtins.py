@@ -348,7 +348,10 @@ def align(ip, moving: Image, fixed: Image) -> Image:
 
 @REGISTRY.register(category="regions")
 def locate(ip, region: Region) -> list:
-    """Which anatomical structures ``region`` overlaps: a list of [name, fraction of the region], largest first."""
+    """Which anatomical structures ``region`` overlaps: [name, fraction of the region] pairs, largest first.
+
+    Structures holding under 1 % of the region are left out; at most 10 are listed.
+    """
     r = _region(region)
     if not r.present:
         raise ProgramError(f"'{r.name}' is empty; there is nothing to locate")
@@ -368,6 +371,8 @@ def locate(ip, region: Region) -> list:
     vocab = ip.context.matcher.vocabulary
     out = []
     for lab_id, n in sorted(zip(ids.tolist(), counts.tolist()), key=lambda t: -t[1]):
+        if n / values.size < 0.01:
+            break
         ref = vocab.by_fs_id(int(lab_id)) if lab_id else None
         out.append([ref.name if ref else ("outside labelled anatomy" if lab_id == 0 else f"label {lab_id}"),
                     round(n / values.size, 4)])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
+from PIL import ImageDraw
 
 from voxelprompt.files import atomic_path
 from voxelprompt.volume import Volume
@@ -36,8 +37,8 @@ def _panel(image: np.ndarray, mask: np.ndarray, aspect: float) -> PILImage.Image
 def mask_views(image: Volume, mask: np.ndarray, path: str | os.PathLike[str]) -> Path:
     """Write a PNG with sagittal, coronal and axial views through the centre of ``mask``.
 
-    The image is shown in radiological-free RAS display: the patient's right on the left of
-    each axial and coronal view (as in most viewers), superior up.
+    Radiological convention, as in most viewers: the patient's right is on the left of the coronal
+    and axial views (marked R and L), superior is up, anterior is right in the sagittal view.
     """
     ras_image = reorient(image, "RAS")
     ras_mask = reorient(image.with_array(np.asarray(mask, np.uint8), channel_names=None, intensity_unit="label"),
@@ -48,12 +49,21 @@ def mask_views(image: Volume, mask: np.ndarray, path: str | os.PathLike[str]) ->
     m = np.asarray(ras_mask.array) > 0
     centre = np.argwhere(m).mean(0).round().astype(int) if m.any() else np.array(data.shape) // 2
     sx, sy, sz = ras_image.spacing
+    # np.rot90 puts the first array axis along the columns (increasing to the right) and the
+    # second along the rows (increasing upwards); [:, ::-1] then puts the patient's right on the left.
     views = [
-        (np.rot90(data[centre[0], :, :]), np.rot90(m[centre[0], :, :]), sz / sy),  # sagittal: A right, S up
-        (np.rot90(data[:, centre[1], :]), np.rot90(m[:, centre[1], :]), sz / sx),  # coronal: R left, S up
-        (np.rot90(data[:, :, centre[2]]), np.rot90(m[:, :, centre[2]]), sy / sx),  # axial: R left, A up
+        (np.rot90(data[centre[0], :, :]), np.rot90(m[centre[0], :, :]), sz / sy, False),  # sagittal
+        (np.rot90(data[:, centre[1], :])[:, ::-1], np.rot90(m[:, centre[1], :])[:, ::-1], sz / sx, True),  # coronal
+        (np.rot90(data[:, :, centre[2]])[:, ::-1], np.rot90(m[:, :, centre[2]])[:, ::-1], sy / sx, True),  # axial
     ]
-    panels = [_panel(img, msk, aspect) for img, msk, aspect in views]
+    panels = []
+    for img, msk, aspect, lateral in views:
+        panel = _panel(img, msk, aspect)
+        if lateral:
+            draw = ImageDraw.Draw(panel)
+            draw.text((4, 4), "R", fill=(255, 255, 0))
+            draw.text((panel.width - 12, 4), "L", fill=(255, 255, 0))
+        panels.append(panel)
     width = sum(p.width for p in panels) + 8 * (len(panels) - 1)
     height = max(p.height for p in panels)
     sheet = PILImage.new("RGB", (width, height), (0, 0, 0))
