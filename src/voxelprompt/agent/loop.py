@@ -29,6 +29,7 @@ class AgentResult:
     findings: list[Finding] = field(default_factory=list)
     interpreter: Interpreter | None = None
     seconds: float = 0.0
+    planner_replies: list[str] = field(default_factory=list)  # raw replies of a language-model planner
 
     def values_json(self) -> list[dict[str, Any]]:
         return [{"name": quantity_label(q) if "label" not in q.provenance else q.provenance["label"],
@@ -38,7 +39,8 @@ class AgentResult:
         trace = [s.to_json() for s in self.interpreter.trace] if self.interpreter else []
         return {"status": self.status, "answer": self.answer, "values": self.values_json(),
                 "program": self.program, "masks": masks or [], "doubts": [f.to_json() for f in self.findings],
-                "trace": trace, "seconds": round(self.seconds, 2)}
+                "trace": trace, "seconds": round(self.seconds, 2),
+                **({"planner_replies": self.planner_replies} if self.planner_replies else {})}
 
 
 class Agent:

@@ -111,24 +111,41 @@ def ask(
     args: list[str] = typer.Argument(..., help="[ROLE=]IMAGE ... followed by the request in quotes."),
     labels: list[str] | None = typer.Option(None, "--labels", help="[ROLE=]LABELMAP with FreeSurfer LUT ids "
                                                                    "(FreeSurfer, SynthSeg, FastSurfer ...)."),
-    planner: str = typer.Option("rules", "--planner", help="rules (offline, default)."),
+    planner: str = typer.Option("rules", "--planner", help="rules (offline, default) or openai."),
+    llm_url: str | None = typer.Option(None, "--llm-url", help="OpenAI-compatible endpoint, e.g. "
+                                                             "http://localhost:8000/v1 (for --planner openai)."),
+    llm_model: str | None = typer.Option(None, "--llm-model", help="Model name the endpoint serves."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Folder for masks, pictures and reports."),
     plan_only: bool = typer.Option(False, "--plan-only", help="Print the planned program without running it."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Answer a plain-language request about the images, with the program that produced every number."""
+    """Answer a plain-language request about the images, with the program that produced every number.
+
+    Requires only the images; a language-model planner is optional (--planner openai).
+    """
     from voxelprompt.agent import Agent
 
     if len(args) < 2:
         raise VoxelPromptError("ask needs at least one image and a request",
                                'e.g. voxelprompt ask t1=scan.nii.gz "volume of the left hippocampus"')
-    if planner != "rules":
-        raise VoxelPromptError(f"planner '{planner}' is not available", "use --planner rules")
+    if planner not in ("rules", "openai"):
+        raise VoxelPromptError(f"planner '{planner}' is not available", "use --planner rules or openai")
+    if planner == "openai" and not (llm_url and llm_model):
+        raise VoxelPromptError("--planner openai needs --llm-url and --llm-model",
+                               "e.g. --llm-url http://localhost:8000/v1 --llm-model NAME (key from OPENAI_API_KEY)")
     *images, request = args
     if not request.strip():
         raise VoxelPromptError("the request is empty", "write a question in quotes after the images")
     context = build_context(images, labels)
     agent = Agent(context)
+    if planner == "openai":
+        from voxelprompt.agent import OpenAIPlanner
+
+        if plan_only:
+            raise VoxelPromptError("--plan-only works with the rules planner", "drop --plan-only")
+        result = OpenAIPlanner(llm_url, llm_model).ask(request, context)  # type: ignore[arg-type]
+        _finish(result, context, request, output, as_json)
+        return
     if plan_only:
         lines = agent.plan_only(request)
         if as_json:
@@ -136,7 +153,10 @@ def ask(
         else:
             stdout.print("\n".join(lines) or "(nothing to do)", highlight=False)
         return
-    result = agent.ask(request)
+    _finish(agent.ask(request), context, request, output, as_json)
+
+
+def _finish(result, context, request: str, output: Path | None, as_json: bool) -> None:
     masks = write_outputs(result, context, request, output) if output else []
     payload = result.to_json(masks)
     if as_json:
