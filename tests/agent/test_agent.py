@@ -94,3 +94,25 @@ def test_each_sentence_keeps_its_own_operations(agent):
     assert "locate(right_thalamus)" in " ".join(result.program)
     assert "locate(left_hippocampus)" not in " ".join(result.program)
     assert "right thalamus lies in: right thalamus 100%" in result.answer
+
+
+def test_empty_mask_is_retried_with_another_engine_and_said_so():
+    image, labels = synthetic_head()
+    fuller = labels.array.copy()
+    fuller[14:18, 10:16, 2:6] = 18  # a left amygdala the first label map lacks: 4*6*4 = 96 voxels
+    second = LabelMapEngine(labels.with_array(fuller))
+    second.name = "labels-b"
+    context = ProgramContext(assign_roles([("t1", image)]), engines=[LabelMapEngine(labels), second])
+    result = Agent(context).ask("volume of the left amygdala")
+    assert result.values_json()[0]["value"] == pytest.approx(96 * VOXEL_ML)
+    assert 'engine="labels-b"' in result.program[-3]
+    assert any(f.kind == "engine" for f in result.findings) and "labels-b" in result.answer
+
+
+def test_list_and_describe(agent):
+    listed = agent.ask("Which structures are labelled in this scan?")
+    assert listed.status == "answered"
+    assert listed.answer.startswith("5 structures are labelled:") and "left hippocampus" in listed.answer
+    described = agent.ask("Describe the left thalamus.")
+    units = sorted(v["unit"] for v in described.values_json())
+    assert units == ["1", "a.u.", "mL", "mm", "mm^2"]

@@ -46,10 +46,9 @@ class AgentResult:
 class Agent:
     """Runs a request against a context with a planner (``rules`` by default)."""
 
-    def __init__(self, context: ProgramContext, planner: RulesPlanner | None = None, max_retries: int = 1) -> None:
+    def __init__(self, context: ProgramContext, planner: RulesPlanner | None = None) -> None:
         self.context = context
         self.planner = planner or RulesPlanner(context.matcher)
-        self.max_retries = max_retries
 
     def plan_only(self, request: str) -> list[str]:
         """The segmentation steps the planner would start with (measurements follow observation)."""
@@ -71,6 +70,8 @@ class Agent:
         ip = new_interpreter(self.context)
         program: list[str] = []
         req = self.planner.read(request)
+        if not req.mentions and not req.unknown and "list" in req.ops:
+            return self._list_structures(ip, program)
         if not req.mentions or req.unknown:
             if req.unknown:
                 sugg = self.context.matcher.match(req.unknown[0]).suggestions
@@ -108,6 +109,16 @@ class Agent:
         return AgentResult(status, text, answered.values if answered else values, program,
                            list(self.context.regions), findings, ip)
 
+    def _list_structures(self, ip: Interpreter, program: list[str]) -> AgentResult:
+        self._run(ip, "img = image()", program)
+        step = self._run(ip, "labelled = structures(img)", program)
+        if step.error:
+            return AgentResult("failed", f"Step {step.index} failed: {step.error}", program=program, interpreter=ip)
+        names = [name for name, _ in ip.names["labelled"]]
+        text = f"{len(names)} structures are labelled: {', '.join(names)}." if names else "No structure is labelled."
+        self._run(ip, f"answer({text!r})", program)
+        return AgentResult("answered", text, [], program, [], [], ip)
+
     @staticmethod
     def _run(ip: Interpreter, line: str, program: list[str]):
         program.append(line)
@@ -130,7 +141,10 @@ class Agent:
                     if not step.error and isinstance(ip.names.get(var), Region):
                         retried = review(ip.names[var])
                         if len(retried) < len(found):
-                            found = retried
+                            why = ", ".join(f.kind for f in found)
+                            found = [*retried, Finding(value.name, "engine", f"'{value.name}' came from the "
+                                                       f"{alternative} engine because the {value.engine} engine's "
+                                                       f"mask was flagged ({why})", False)]
             findings += found
         regions = [v for v in ip.names.values() if isinstance(v, Region)]
         return findings + check_sides(regions)

@@ -30,7 +30,11 @@ OPS: list[tuple[str, str]] = [
     ("intensity", r"intensit|\bsignal\b|brightness|mean value|average value|hounsfield|\bhu\b|grey value|gray "
                   r"value"),
     ("count", r"how many|number of|\bcount\b|components|\bpieces\b|fragments|instances|\bblobs\b|islands"),
-    ("locate", r"\bwhere\b|\blocat|which (?:region|structure|lobe)s?\b"),
+    ("list", r"\blist\b|which structures|what structures|structures (?:are )?(?:present|available|label)|"
+             r"what (?:is|are) label|inventory|what can you (?:segment|measure)"),
+    ("describe", r"\bdescri|characteri[sz]|tell me (?:all )?about|all (?:the )?measurements|everything about|"
+                 r"\bprofile\b"),
+    ("locate", r"\bwhere\b|\blocat|which (?:region|structure|lobe)s? (?:is|does|contains)"),
     ("volume", r"volume|\bsize\b|how (?:big|large)|\bml\b|millilit|\bcc\b|\bmeasure|quantif|\bbig\b|\blarge\b"),
     ("segment", r"\bsegment|outline|delineat|\bmask\b|contour|highlight|\bshow\b|\bdraw\b"),
 ]
@@ -59,6 +63,8 @@ normalised normalize normalise relative icv intracranial fraction proportion com
 count counted pieces islands instances where located locate location lies lie sit sits quick just
 let us see it's is there any whole entire sides side brain's have has had got need want know like kindly
 give gives provide list much big how does do done also just only exactly precisely precise exact one two
+labelled labeled label labels labelling present available segmented contained visible inventory describe
+description characterise characterize profile everything
 three pair
 """.split())
 CONNECTORS = {"and", "to", "vs", "versus", "with", "against", ",", "or", "plus", "than"}

@@ -118,6 +118,8 @@ class RulesPlanner:
                         measured: dict) -> None:
         single = [m for m in ops if m in MEASURES] or (["volume"] if not set(ops) & {"ratio", "asymmetry",
                                                                                   "locate"} else [])
+        if "describe" in ops:
+            single = list(dict.fromkeys([*single, "volume", "surface_area", "diameter", "intensity", "count"]))
         if "normalize" in ops and "volume" not in single:
             single.append("volume")
         for g in groups:

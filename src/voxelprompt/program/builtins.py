@@ -379,6 +379,28 @@ def locate(ip, region: Region) -> list:
     return out[:10]
 
 
+@REGISTRY.register(category="regions")
+def structures(ip, image: Image | None = None) -> list:
+    """The anatomical structures labelled in ``image`` (from its label map or the atlas): [name, volume mL] pairs."""
+    img = image if image is not None else ip.context.image()
+    labels = None
+    for eng in ip.context.engines:
+        if hasattr(eng, "label_map"):
+            labels = eng.label_map([img.volume])
+            break
+    if labels is None:
+        raise ProgramError("no engine can label the anatomy here", "supply a label map with --labels")
+    ids, counts = np.unique(np.asarray(labels.array), return_counts=True)
+    vocab = ip.context.matcher.vocabulary
+    ml = labels.voxel_volume / 1000.0 if labels.is_physical else 1.0
+    out = []
+    for lab_id, n in zip(ids.tolist(), counts.tolist()):
+        ref = vocab.by_fs_id(int(lab_id)) if lab_id else None
+        if ref is not None:
+            out.append([ref.name, round(n * ml, 4)])
+    return out
+
+
 # -- the answer ----------------------------------------------------------------------------------
 @REGISTRY.register(category="answer")
 def answer(ip, text: str, values: Any = None) -> str:

@@ -81,5 +81,5 @@ def check_node(node: ast.AST) -> None:
                            "call functions by name, e.g. volume(hippo)")
     if isinstance(node, ast.For) and not isinstance(node.target, ast.Name | ast.Tuple):
         raise ProgramError(f"line {line}: a for loop must assign plain names", "write `for x in items:`")
-    if isinstance(node, ast.For | ast.If) and getattr(node, "orelse", None) and isinstance(node, ast.For):
+    if isinstance(node, ast.For) and node.orelse:
         raise ProgramError(f"line {line}: for ... else is not allowed", "use an if after the loop")
