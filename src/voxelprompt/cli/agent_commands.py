@@ -136,6 +136,8 @@ def ask(
     *images, request = args
     if not request.strip():
         raise VoxelPromptError("the request is empty", "write a question in quotes after the images")
+    if output is not None and output.exists() and not output.is_dir():
+        raise InputFileError(f"output {output} is a file", "give a folder name")
     context = build_context(images, labels)
     agent = Agent(context)
     if planner == "openai":
