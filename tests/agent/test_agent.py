@@ -26,6 +26,7 @@ def agent():
     ("ratio of the rt. caudate to the right putamen", ["ratio"], [("caudate", "right"), ("putamen", "right")]),
     ("How big is the lft thalamus?", ["volume"], [("thalamus", "left")]),
     ("total volume of the hippocampi", ["volume"], [("hippocampus", "both")]),
+    ("combined volume of the left and right thalamus", ["volume"], [("thalamus", "both")]),
     ("surface area of the accumbens area on the right", ["surface_area"], [("accumbens", "right")]),
 ])
 def test_reading_requests(text, ops, mentions):

@@ -152,6 +152,7 @@ def read_request(text: str, matcher: ConceptMatcher, *, max_span: int = 6) -> Re
             i += 1
     # operations, read from the words that do not name a structure ("accumbens area" is no area)
     request.ops = find_ops(" ".join(w if not u else "_" for w, u in zip(words, used)))
+    aggregate = any(w in ("together", "combined", "summed", "total", "overall", "sum") for w in words)
     # sides: side words before a span (possibly "left and right"), carried over "X and Y"
     last_side: list[str | None] = [None]
     prev_end = 0
@@ -178,8 +179,7 @@ def read_request(text: str, matcher: ConceptMatcher, *, max_span: int = 6) -> Re
             between = words[prev_end:start]
             carried = last_side[-1] in ("left", "right") and between and set(between) <= {"and", "the", ","}
             sides = [last_side[-1]] if carried else [None]
-        if "left" in sides and "right" in sides and not any(w in ("together", "combined", "total", "summed")
-                                                             for w in words[end:end + 3]):
+        if "left" in sides and "right" in sides and not aggregate:
             sides = ["left", "right"]
         elif "both" in sides or ("left" in sides and "right" in sides):
             sides = ["both"]
@@ -188,7 +188,7 @@ def read_request(text: str, matcher: ConceptMatcher, *, max_span: int = 6) -> Re
         last_side = sides
         prev_end = end
     # "total", "combined", "together" anywhere: unsided structures are taken as both sides together
-    if any(w in ("together", "combined", "summed", "total", "overall") for w in words):
+    if aggregate:
         for m in request.mentions:
             if m.side is None:
                 m.side = "both"
