@@ -27,6 +27,8 @@ def agent():
     ("How big is the lft thalamus?", ["volume"], [("thalamus", "left")]),
     ("total volume of the hippocampi", ["volume"], [("hippocampus", "both")]),
     ("combined volume of the left and right thalamus", ["volume"], [("thalamus", "both")]),
+    ("what proportion of the right putamen is the right caudate", ["ratio"], [("caudate", "right"),
+                                                                             ("putamen", "right")]),
     ("surface area of the accumbens area on the right", ["surface_area"], [("accumbens", "right")]),
 ])
 def test_reading_requests(text, ops, mentions):

@@ -223,7 +223,25 @@ def read_request(text: str, matcher: ConceptMatcher, *, max_span: int = 6) -> Re
         elif m.status != "matched" or m.method == "embedding":
             (request.unknown if listed or not request.mentions else request.ignored).append(c)
     request.mentions.sort(key=lambda m: m.start)
+    _part_of_whole(request, words)
     return request
+
+
+PART_OF = re.compile(r"\b(?:fraction|percent(?:age)?|proportion|share|part) of\b")
+PART_VERB = {"is", "are", "make", "makes", "made", "represent", "represents", "occupy", "occupies", "take",
+             "takes", "form", "forms", "constitute", "constitutes"}
+
+
+def _part_of_whole(request: Request, words: list[str]) -> None:
+    """"What fraction of A is B" asks for B / A: put B first, as the numerator."""
+    if "ratio" not in request.ops or len(request.mentions) < 2:
+        return
+    first, second = request.mentions[0], request.mentions[1]
+    before = " ".join(words[:first.start])
+    between = set(words[first.start:second.start])
+    if PART_OF.search(before + " ") and between & PART_VERB:
+        first.start, second.start = second.start, first.start
+        request.mentions.sort(key=lambda m: m.start)
 
 
 def _side_word(word: str) -> str | None:
