@@ -120,7 +120,7 @@ def main() -> int:
     engine = LabelMapEngine(labels_vol)
     rows, exact, correct, seconds = [], 0, 0, []
     for req in load_requests(args.split):
-        context = ProgramContext(assign_roles([("t1", image)]), engines=[engine], label_maps={"t1": labels_vol})
+        context = ProgramContext(assign_roles([("t1", image)]), engines=[engine])
         start = time.perf_counter()
         result = Agent(context).ask(req["request"])
         seconds.append(time.perf_counter() - start)

@@ -14,8 +14,7 @@ from voxelprompt.program import ProgramContext, assign_roles
 @pytest.fixture
 def agent():
     image, labels = synthetic_head()
-    context = ProgramContext(assign_roles([("t1", image)]), engines=[LabelMapEngine(labels)],
-                             label_maps={"t1": labels})
+    context = ProgramContext(assign_roles([("t1", image)]), engines=[LabelMapEngine(labels)])
     return Agent(context)
 
 
@@ -84,8 +83,7 @@ def test_absent_structure_is_reported_absent_not_zero(agent):
 def test_critic_flags_wrong_side():
     image, labels = synthetic_head()
     flipped = labels.with_array(labels.array[::-1].copy())  # left and right exchanged
-    context = ProgramContext(assign_roles([("t1", image)]), engines=[LabelMapEngine(flipped)],
-                             label_maps={"t1": flipped})
+    context = ProgramContext(assign_roles([("t1", image)]), engines=[LabelMapEngine(flipped)])
     result = Agent(context).ask("hippocampal asymmetry")
     assert any(f.kind == "side" for f in result.findings)
     assert "Doubts" in result.answer

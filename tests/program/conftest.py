@@ -38,8 +38,7 @@ def head():
 @pytest.fixture
 def context(head):
     image, labels = head
-    return ProgramContext(assign_roles([("t1", image)]), engines=[LabelMapEngine(labels)],
-                          label_maps={"t1": labels})
+    return ProgramContext(assign_roles([("t1", image)]), engines=[LabelMapEngine(labels)])
 
 
 @pytest.fixture

@@ -99,13 +99,11 @@ class Agent:
                 return AgentResult("failed", f"Step {step.index} failed: {step.error}", program=program,
                                    findings=findings, interpreter=ip)
         values = [ip.names[v] for v in value_vars if isinstance(ip.names.get(v), Quantity)]
-        text = self._compose(values, absent, findings, ip, plan)
+        text = self._compose(values, absent, findings, ip)
         answer_line = f"answer({text!r}, [{', '.join(value_vars)}])" if values else f"answer({text!r})"
         self._run(ip, answer_line, program)
         answered = self.context.answer
-        status = "answered"
-        if not values and not any(k in plan["ops"] for k in ("locate",)):
-            status = "answered" if absent else "failed"
+        status = "answered" if values or absent or "locate" in plan["ops"] else "failed"
         return AgentResult(status, text, answered.values if answered else values, program,
                            list(self.context.regions), findings, ip)
 
@@ -159,7 +157,7 @@ class Agent:
         return None
 
     @staticmethod
-    def _compose(values: list[Quantity], absent: list, findings: list[Finding], ip: Interpreter, plan: dict) -> str:
+    def _compose(values: list[Quantity], absent: list, findings: list[Finding], ip: Interpreter) -> str:
         parts = []
         for v in values:
             label = quantity_label(v).replace("_", " ")

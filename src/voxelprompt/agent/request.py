@@ -259,14 +259,9 @@ def _side_word(word: str) -> str | None:
 
 def _typo_side(chunk: str) -> tuple[str | None, str]:
     """A misspelt side word at the start of ``chunk`` ("lft", "rigth"): (side, rest)."""
-    from rapidfuzz import fuzz
-
     words = chunk.split()
-    if len(words) > 1 and len(words[0]) >= 3:
-        for side in ("left", "right"):
-            if fuzz.ratio(words[0], side) >= 75:
-                return side, " ".join(words[1:])
-    return None, chunk
+    side = _side_word(words[0]) if len(words) > 1 and len(words[0]) >= 3 else None
+    return (side, " ".join(words[1:])) if side else (None, chunk)
 
 
 def _is_op_word(chunk: str) -> bool:

@@ -55,7 +55,7 @@ def build_context(images: list[str], labels: list[str] | None):
             label_maps[role] = load(path)
         owners = [context_images[role].volume for role in label_maps]
         engines = [LabelMapEngine(list(label_maps.values()), images=owners), *engines]
-    return ProgramContext(context_images, engines=engines, label_maps=label_maps)
+    return ProgramContext(context_images, engines=engines)
 
 
 @app.command()

@@ -28,7 +28,6 @@ from voxelprompt.measure.shape import centroid as centroid_of
 from voxelprompt.program.language import ProgramError
 from voxelprompt.program.registry import Registry
 from voxelprompt.program.values import Answer, Image, Region
-from voxelprompt.volume.geometry import resample_to
 from voxelprompt.volume.registration import align as align_volumes
 
 REGISTRY = Registry()
@@ -346,6 +345,15 @@ def align(ip, moving: Image, fixed: Image) -> Image:
     return Image(f"{moving.role} on {fixed.role}", result.volume)
 
 
+def _anatomy_labels(ip, image: Image):
+    """FreeSurfer-LUT labels on ``image``'s grid from the first engine that has them (a given label map
+    first, since the labels engine leads the engine list)."""
+    for eng in ip.context.engines:
+        if hasattr(eng, "label_map"):
+            return eng.label_map([image.volume])
+    raise ProgramError("no engine can label the anatomy here", "supply a label map with --labels")
+
+
 @REGISTRY.register(category="regions")
 def locate(ip, region: Region) -> list:
     """Which anatomical structures ``region`` overlaps: [name, fraction of the region] pairs, largest first.
@@ -355,17 +363,7 @@ def locate(ip, region: Region) -> list:
     r = _region(region)
     if not r.present:
         raise ProgramError(f"'{r.name}' is empty; there is nothing to locate")
-    labels = None
-    for role, lab in ip.context.label_maps.items():
-        if role in (r.image, "default"):
-            labels = lab if lab.same_grid(r.mask) else resample_to(lab, r.mask, interpolation="label")
-    if labels is None:
-        for eng in ip.context.engines:
-            if hasattr(eng, "label_map"):
-                labels = eng.label_map([ip.context.image(r.image).volume])
-                break
-    if labels is None:
-        raise ProgramError("no engine can label the anatomy here", "supply a label map with --labels")
+    labels = _anatomy_labels(ip, ip.context.image(r.image))
     values = np.asarray(labels.array)[r.array]
     ids, counts = np.unique(values, return_counts=True)
     vocab = ip.context.matcher.vocabulary
@@ -383,13 +381,7 @@ def locate(ip, region: Region) -> list:
 def structures(ip, image: Image | None = None) -> list:
     """The anatomical structures labelled in ``image`` (from its label map or the atlas): [name, volume mL] pairs."""
     img = image if image is not None else ip.context.image()
-    labels = None
-    for eng in ip.context.engines:
-        if hasattr(eng, "label_map"):
-            labels = eng.label_map([img.volume])
-            break
-    if labels is None:
-        raise ProgramError("no engine can label the anatomy here", "supply a label map with --labels")
+    labels = _anatomy_labels(ip, img)
     ids, counts = np.unique(np.asarray(labels.array), return_counts=True)
     vocab = ip.context.matcher.vocabulary
     ml = labels.voxel_volume / 1000.0 if labels.is_physical else 1.0

@@ -22,14 +22,12 @@ class ProgramContext:
         images: Role -> image.
         engines: Engines to route concepts to, best first (a ``labels`` engine first when the user
             gave a label map).
-        label_maps: Role -> label map Volume (FreeSurfer LUT ids) the user supplied.
         regions: Every region a step produced, in order.
         answer: What ``answer()`` recorded.
     """
 
     images: dict[str, Image]
     engines: list[Engine] = field(default_factory=available_engines)
-    label_maps: dict[str, Volume] = field(default_factory=dict)
     matcher: ConceptMatcher = field(default_factory=default_matcher)
     regions: list[Region] = field(default_factory=list)
     answer: Answer | None = None

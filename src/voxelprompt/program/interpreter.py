@@ -266,13 +266,13 @@ class Interpreter:
         if isinstance(node, ast.Constant):
             return str(node.value)
         assert isinstance(node, ast.FormattedValue)
-        value = _plain(self._eval(node.value))
+        raw = self._eval(node.value)  # once: it may call a builtin
         spec = self._eval(node.format_spec) if node.format_spec is not None else ""
         if len(str(spec)) > 20:
             raise ProgramError("format specification too long")
         if node.conversion == ord("r"):
-            value = repr(value)
-        return format(value, spec) if spec else (str(self._eval(node.value)) if not spec else "")
+            return format(repr(_plain(raw)), spec)
+        return format(_plain(raw), spec) if spec else str(raw)
 
     def _lookup(self, name: str) -> Any:
         if name in self.names:
