@@ -86,9 +86,11 @@ def test_ask_errors_are_one_line(head_files):
 
 
 def test_demo_answers_on_installed_template():
-    results = json.loads(vp("demo", "--json").stdout)["results"]
+    payload = json.loads(vp("demo", "--json").stdout)
+    results = payload["results"]
     assert results[0]["status"] == "answered" and results[0]["values"][0]["unit"] == "mL"
     assert results[-1]["status"] == "refused"
+    assert payload["picture"]["seed"] == 9001 and payload["picture"]["dice_vs_truth"] > 0.85
 
 
 def test_ask_change_between_visits_uses_each_visits_label_map(tmp_path, head_files):

@@ -117,3 +117,24 @@ def test_2d_measurements_in_mm_with_anisotropic_pixels():
     assert region["perimeter_mm"] == pytest.approx(ramanujan, rel=0.05)
     assert region["recist_long_axis_mm"] == pytest.approx(24.0, abs=0.4)
     assert region["recist_short_axis_mm"] == pytest.approx(12.0, abs=0.8)
+
+
+def test_planar_shape_of_an_ellipse_in_mm_and_in_pixels():
+    yy, xx = np.mgrid[0:200, 0:240]
+    mask = ((xx - 120) / 80.0) ** 2 + ((yy - 100) / 40.0) ** 2 <= 1  # semi-axes 80 x 40 px
+    arr = np.swapaxes(mask, 0, 1)[:, :, None]
+    grid = Volume(np.zeros(arr.shape, np.uint8), np.diag([0.2, 0.2, 1.0, 1.0]))
+    found = shape.planar_shape(arr, grid)
+    assert found["area"].unit == "mm^2"
+    assert found["area"].value == pytest.approx(np.pi * 16 * 8, rel=0.01)  # 80 px = 16 mm, 40 px = 8 mm
+    assert found["long_axis"].value == pytest.approx(32.0, abs=0.3)
+    assert found["long_axis"].key == "longest_diameter_mm"
+    assert found["short_axis"].value == pytest.approx(16.0, abs=0.4)
+    assert found["short_axis"].key == "perpendicular_width_mm"
+    ramanujan = np.pi * (3 * (16 + 8) - np.sqrt((3 * 16 + 8) * (16 + 3 * 8)))
+    assert found["perimeter"].value == pytest.approx(ramanujan, rel=0.02)
+    assert found["circularity"].value == pytest.approx(4 * np.pi * np.pi * 128 / ramanujan ** 2, rel=0.04)
+    pixels = Volume(np.zeros(arr.shape, np.uint8), np.eye(4), VolumeMetadata(spatial_unit="pixel"))
+    in_px = shape.planar_shape(arr, pixels)
+    assert in_px["area"].unit == "px^2" and in_px["long_axis"].key == "longest_diameter_px"
+    assert in_px["area"].value == pytest.approx(mask.sum())

@@ -201,7 +201,7 @@ def demo(
     output: Path | None = typer.Option(None, "--output", "-o", help="Also write reports for each request here."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Answer a few requests on the MNI152 template and its FreeSurfer label map (installed data)."""
+    """Answer a few requests on the MNI152 template and its FreeSurfer label map, and outline a lesion in a box."""
     from voxelprompt.agent import Agent
     from voxelprompt.samples import sample_path
 
@@ -216,5 +216,25 @@ def demo(
         if not as_json:
             stdout.print(f"? {request}\n  {result.status}: {result.answer}\n  program: "
                          f"{json.dumps(result.program[1:3])[:160]} ...", highlight=False)
+    picture = _picture_demo()
     if as_json:
-        print_json({"results": results})
+        print_json({"results": results, "picture": picture})
+    else:
+        stdout.print(f"? Outline the lesion inside box {picture['box_px']} (synthetic ultrasound scene, seed "
+                     f"{picture['seed']})\n  {picture['area_px2']:.0f} px^2, score {picture['score']:.2f}; Dice "
+                     f"{picture['dice_vs_truth']:.3f} against the scene's known mask ({picture['stopped']})",
+                     highlight=False)
+
+
+def _picture_demo(seed: int = 9001) -> dict:
+    """A box prompt on a synthetic ultrasound-like scene, scored against its known lesion mask."""
+    from voxelprompt.agent.refine2d import refine
+    from voxelprompt.evaluation.prompt2d import score_masks
+    from voxelprompt.vision.predict2d import BoxSegmenter, PromptSpec
+    from voxelprompt.vision.scenes2d import ultrasound_scene
+
+    scene = ultrasound_scene(seed)
+    out = refine(BoxSegmenter(), scene.image, PromptSpec(tuple(map(float, scene.box))), "lesion")
+    return {"seed": seed, "box_px": list(scene.box), "area_px2": float(out.instance.mask.sum()),
+            "score": out.instance.score, "dice_vs_truth": score_masks(out.instance.mask, scene.mask)["dice"],
+            "rounds": len(out.rounds), "stopped": out.stopped}

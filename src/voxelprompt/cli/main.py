@@ -247,14 +247,55 @@ def segment(
     concept: list[str] = typer.Option(..., "--concept", "-c", help="What to segment, in words (repeatable)."),
     output: Path = typer.Option(..., "--output", "-o", help="Folder for the masks (NIfTI, input geometry)."),
     engine: str | None = typer.Option(None, "--engine", "-e", help="Engine name (default: the router picks)."),
+    box: tuple[float, float, float, float] | None = typer.Option(
+        None, "--box", help="Box X0 Y0 X1 Y1: pixels of a picture or frame, world mm on a volume's slice."),
+    point: tuple[float, float] | None = typer.Option(None, "--point", help="Point X Y (positive), like --box."),
+    negative: bool = typer.Option(False, "--negative", help="Make --point a negative (background) point."),
+    prompts_file: Path | None = typer.Option(None, "--prompts", help="JSON list of prompts, one per instance: "
+                                             '[{"box": [x0,y0,x1,y1], "points": [[x,y]], "negative_points": []}].'),
+    frame: int | None = typer.Option(None, "--frame", help="Frame or slice index to prompt (default: the middle)."),
+    pixels: bool = typer.Option(False, "--pixels", help="Read --box/--point in pixels even on a volume."),
+    propagate: bool = typer.Option(False, "--propagate", help="Carry the prompt to neighbouring frames/slices."),
+    rounds: int = typer.Option(3, "--rounds", min=1, max=10, help="Refinement rounds in all (1: no refinement)."),
+    critic: str = typer.Option("rules", "--critic", help="Refinement critic: rules, or openai (vision model)."),
+    llm_url: str | None = typer.Option(None, "--llm-url", help="OpenAI-compatible endpoint of the vision critic."),
+    llm_model: str | None = typer.Option(None, "--llm-model", help="Model name of the vision critic."),
+    segmenter: str = typer.Option("boxprompt", "--segmenter", help="Prompted segmenter: boxprompt, otsu or sam."),
+    weights: Path | None = typer.Option(None, "--weights", help="Fine-tuned boxprompt weights (.safetensors)."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="SAM-family model folder (Hugging Face "
+                                           "format) for --segmenter sam."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Segment each --concept in IMAGES and write one mask per concept into --output."""
+    """Segment each --concept in IMAGES and write one mask per concept into --output.
+
+    With --box, --point or --prompts (and always for 2D pictures) the prompted segmenter finds one
+    instance per prompt, refines it, and measures each instance.
+    """
     from voxelprompt.concepts import default_matcher
     from voxelprompt.engines import UnsupportedConcept, default_router
     from voxelprompt.measure.shape import region_volume
     from voxelprompt.volume import load, save_mask
 
+    prompted = box is not None or point is not None or prompts_file is not None
+    if prompted or _is_picture(images[0]):
+        from voxelprompt.cli.prompt_segment import PromptOptions, segment_prompted
+
+        opts = PromptOptions(box, point, negative, prompts_file, frame, pixels, propagate, rounds, critic, llm_url,
+                             llm_model, segmenter, weights, checkpoint)
+        results = [segment_prompted(images[0], text, output, opts) for text in concept]
+        if as_json:
+            print_json({"results": results})
+        else:
+            print_table("instances", ["concept", "id", "frame", "score", "area", "long axis", "circularity"],
+                        [[r["concept"], i["id"], i["frame"], i["score"], i.get("area_mm2", i.get("area_px2")),
+                          i.get("longest_diameter_mm", i.get("longest_diameter_px")), i["circularity"]]
+                         for r in results for i in r["instances"]])
+            for r in results:
+                stdout.print(f"{r['concept']}: {r['instance_count']} instance(s); mask {r['file']}; "
+                             f"overlay {r['overlay']}", highlight=False)
+        if all(r["status"] != "segmented" for r in results):
+            raise typer.Exit(1)
+        return
     volumes = [load(p) for p in images]
     matcher, router = default_matcher(), default_router()
     results = []
@@ -286,6 +327,20 @@ def segment(
                      for r in results])
     if all(r["status"] != "segmented" for r in results):
         raise typer.Exit(1)
+
+
+def _is_picture(path: Path) -> bool:
+    """Whether ``path`` is a 2D picture (by its extension; DICOM is checked by reading its header)."""
+    from voxelprompt.files import full_suffix
+
+    suffix = full_suffix(path)
+    if suffix in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"):
+        return True
+    if suffix in (".dcm", ".dicom") and path.is_file():
+        from voxelprompt.volume import load
+
+        return bool(load(path).metadata.is_2d)
+    return False
 
 
 @app.command(name="eval")
@@ -341,7 +396,8 @@ def _report_written(path: Path, desc: dict, as_json: bool) -> None:
                      highlight=False)
 
 
-from voxelprompt.cli import agent_commands  # noqa: E402,F401  (registers functions, run, ask, demo)
+# The commands in these modules register themselves on ``app``.
+from voxelprompt.cli import agent_commands, vision_commands  # noqa: E402,F401
 
 
 def run() -> None:

@@ -196,3 +196,25 @@ def bounding_box(mask: np.ndarray, grid: Volume) -> dict[str, list[float] | list
     world = grid.world_from_voxel(boundary_voxels(mask))
     return {"min_mm": world.min(0).round(4).tolist(), "max_mm": world.max(0).round(4).tolist(),
             "min_voxel": idx.min(0).tolist(), "max_voxel": idx.max(0).tolist()}
+
+
+def planar_shape(mask: np.ndarray, grid: Volume) -> dict[str, Quantity]:
+    """Area, perimeter, longest diameter, perpendicular width and circularity of a 2D region.
+
+    Circularity is 4·pi·area / perimeter² (1 for a disc, smaller for elongated or ragged outlines).
+
+    Args:
+        mask: Non-empty boolean region on ``grid``, shape (i, j, 1).
+        grid: A single-slice volume; mm when it has a pixel spacing, pixels otherwise.
+
+    Returns:
+        ``{"area", "perimeter", "long_axis", "short_axis", "circularity"}``.
+    """
+    area = region_area_2d(mask, grid)
+    perimeter = perimeter_2d(mask, grid)
+    long_axis, short_axis = recist_diameters(mask, grid)
+    circ = 4 * np.pi * area.value / perimeter.value ** 2 if perimeter.value > 0 else 0.0
+    return {"area": area, "perimeter": perimeter,
+            "long_axis": Quantity(long_axis.value, long_axis.unit, "longest_diameter"),
+            "short_axis": Quantity(short_axis.value, short_axis.unit, "perpendicular_width"),
+            "circularity": Quantity(float(min(circ, 1.0)), "1", "circularity")}

@@ -75,3 +75,43 @@ def mask_views(image: Volume, mask: np.ndarray, path: str | os.PathLike[str]) ->
     with atomic_path(target) as tmp:
         sheet.save(tmp, format="PNG")
     return target
+
+
+INSTANCE_COLOURS = [(255, 48, 48), (48, 200, 255), (80, 255, 80), (255, 160, 0), (220, 80, 255), (255, 255, 255)]
+
+
+def overlay_2d(picture: np.ndarray, masks: np.ndarray | list[np.ndarray],
+               boxes: tuple[float, float, float, float] | list[tuple[float, float, float, float]] = ()
+               ) -> np.ndarray:
+    """A (rows, cols, 3) uint8 picture with each mask outlined in its own colour and boxes in yellow.
+
+    Args:
+        picture: (rows, cols) grayscale or (rows, cols, 3) RGB picture.
+        masks: One (rows, cols) bool mask or a list of them (one per instance).
+        boxes: One box ``(x0, y0, x1, y1)`` in pixel edges or a list of them.
+    """
+    from scipy import ndimage
+
+    pixels = np.asarray(picture, np.float32)
+    grey = _window(pixels) * 255
+    rgb = (grey if grey.ndim == 3 else grey[..., None].repeat(3, -1)).astype(np.uint8)
+    masks = [masks] if isinstance(masks, np.ndarray) else masks
+    for n, mask in enumerate(masks):
+        edge = mask & ~ndimage.binary_erosion(mask, border_value=0)
+        rgb[ndimage.binary_dilation(edge) & ~ndimage.binary_erosion(mask, iterations=2)] = \
+            INSTANCE_COLOURS[n % len(INSTANCE_COLOURS)]
+    boxes = [boxes] if boxes and not isinstance(boxes[0], (tuple, list)) else boxes
+    picture_out = PILImage.fromarray(rgb)
+    draw = ImageDraw.Draw(picture_out)
+    for x0, y0, x1, y1 in boxes:  # type: ignore[misc]
+        draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=(255, 230, 0), width=max(1, min(rgb.shape[:2]) // 200))
+    return np.asarray(picture_out)
+
+
+def save_overlay_2d(picture: np.ndarray, masks: np.ndarray | list[np.ndarray],
+                    boxes: list[tuple[float, float, float, float]], path: str | os.PathLike[str]) -> Path:
+    """Write :func:`overlay_2d` as a PNG (atomically)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        PILImage.fromarray(overlay_2d(picture, masks, boxes)).save(tmp, format="PNG")
+    return path

@@ -1,0 +1,55 @@
+"""Loading and saving the box-prompted segmenter's weights (safetensors)."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from voxelprompt.errors import InputFileError
+from voxelprompt.files import atomic_path
+from voxelprompt.vision.boxnet import BoxPromptNet
+
+SHIPPED = "boxprompt2d.safetensors"
+
+
+def shipped_weights() -> Path:
+    """The weights that ship with the package."""
+    return Path(str(resources.files("voxelprompt.vision") / "data" / SHIPPED))
+
+
+def save_weights(net: BoxPromptNet, path: Path, metadata: dict[str, str]) -> Path:
+    """Write the network's weights atomically with string metadata."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"architecture": "BoxPromptNet", **metadata})
+    return path
+
+
+def load_weights(path: Path | None = None) -> BoxPromptNet:
+    """A network with the weights at ``path`` (default: the shipped ones), in eval mode."""
+    path = path or shipped_weights()
+    if not path.exists():
+        raise InputFileError(f"weights file {path} does not exist", "give the path of a .safetensors file")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise InputFileError(f"cannot read weights {path}: {exc}", "give a .safetensors file written by voxelprompt") \
+            from exc
+    net = BoxPromptNet()
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise InputFileError(f"weights {path} do not fit the box-prompted segmenter "
+                             f"({len(missing)} missing, {len(unexpected)} unexpected tensors)",
+                             "give weights written by voxelprompt finetune or train")
+    return net.eval()
+
+
+@cache
+def shipped_net() -> BoxPromptNet:
+    """The shipped network, loaded once per process."""
+    return load_weights()

@@ -1,0 +1,118 @@
+"""`voxelprompt segment` with boxes and points on pictures, DICOM, frame sequences and volumes."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import tifffile
+from PIL import Image
+from pydicom.data import get_testdata_file
+
+from tests.cli.test_cli import assert_one_line_error, vp
+from tests.vision.conftest import box_of, dice, disc_picture
+
+
+def _ellipse_png(tmp_path):
+    yy, xx = np.mgrid[0:180, 0:240]
+    mask = ((xx - 110) / 45.0) ** 2 + ((yy - 95) / 30.0) ** 2 <= 1
+    rng = np.random.default_rng(0)
+    picture = np.clip(np.where(mask, 70, 150) + rng.normal(0, 12, mask.shape), 0, 255).astype(np.uint8)
+    path = tmp_path / "scan.png"
+    Image.fromarray(picture).save(path)
+    return path, mask
+
+
+def test_box_prompt_on_a_picture_writes_a_same_size_png_and_measures_the_instance(tmp_path):
+    path, mask = _ellipse_png(tmp_path)
+    out = tmp_path / "out"
+    res = json.loads(vp("segment", path, "--concept", "breast tumor", "--box", "60", "60", "160", "130",
+                        "--output", out, "--json").stdout)["results"][0]
+    assert res["matched"] == "breast tumor" and res["status"] == "segmented" and res["instance_count"] == 1
+    saved = np.asarray(Image.open(out / "breast_tumor.png"))
+    assert saved.shape == mask.shape and set(np.unique(saved)) == {0, 255}
+    assert dice(saved == 255, mask) > 0.9
+    inst = res["instances"][0]
+    assert res["spacing"].startswith("unknown") and "area_px2" in inst and "area_mm2" not in inst
+    assert abs(inst["area_px2"] - mask.sum()) < 0.1 * mask.sum()
+    assert abs(inst["longest_diameter_px"] - 90) < 6 and abs(inst["perpendicular_width_px"] - 60) < 6
+    assert 0.85 < inst["circularity"] <= 1 and 0 <= inst["score"] <= 1
+    assert res["refinement"][0]["rounds"][0]["round"] == 1 and res["refinement"][0]["stopped"]
+    assert (out / "breast_tumor_overlay.png").exists()
+
+
+def test_two_prompts_give_two_instances_and_an_instance_label_map(tmp_path):
+    picture = np.full((120, 200), 150, np.uint8)
+    a, mask_a = disc_picture(shape=(120, 200), centre=(60, 50), radius=20)
+    b, mask_b = disc_picture(shape=(120, 200), centre=(60, 150), radius=15, seed=1)
+    picture = np.where(mask_b, b, a)
+    Image.fromarray(picture).save(tmp_path / "two.png")
+    (tmp_path / "prompts.json").write_text(json.dumps([{"box": list(box_of(mask_a, 5))},
+                                                       {"box": list(box_of(mask_b, 5)), "points": [[150, 60]]}]))
+    res = json.loads(vp("segment", tmp_path / "two.png", "--concept", "cyst", "--prompts", tmp_path / "prompts.json",
+                        "--output", tmp_path / "o", "--json").stdout)["results"][0]
+    assert res["instance_count"] == 2 and [i["id"] for i in res["instances"]] == [1, 2]
+    labels = np.asarray(Image.open(tmp_path / "o" / "cyst_instances.png"))
+    assert dice(labels == 1, mask_a) > 0.9 and dice(labels == 2, mask_b) > 0.9
+
+
+def test_dicom_pictures_report_their_spacing_or_pixels(tmp_path):
+    us = json.loads(vp("segment", get_testdata_file("US1_UNCR.dcm"), "--concept", "lesion", "--box", "200", "150",
+                       "330", "260", "--output", tmp_path / "us", "--json").stdout)["results"][0]
+    assert us["spacing"].startswith("unknown")
+    assert np.asarray(Image.open(us["file"])).shape == (480, 640)
+    mr = json.loads(vp("segment", get_testdata_file("MR2_UNCR.dcm"), "--concept", "lesion", "--box", "40", "40",
+                       "120", "120", "--rounds", "1", "--output", tmp_path / "mr", "--json").stdout)["results"][0]
+    assert mr["spacing"] == "mm"
+    assert all("area_mm2" in i for i in mr["instances"])
+    assert len(mr["refinement"][0]["rounds"]) == 1
+
+
+def test_frames_are_propagated_and_written_on_the_input_grid(tmp_path):
+    frames, masks = [], []
+    for k in range(7):
+        pic, mask = disc_picture(centre=(60, 60 + 3 * k), radius=18 + k, seed=k)
+        frames.append(pic)
+        masks.append(mask)
+    tifffile.imwrite(tmp_path / "clip.tif", np.stack(frames))
+    res = json.loads(vp("segment", tmp_path / "clip.tif", "--concept", "cyst", "--frame", "3", "--box",
+                        *map(str, box_of(masks[3], 5)), "--propagate", "--output", tmp_path / "o",
+                        "--json").stdout)["results"][0]
+    assert res["frames_segmented"] == list(range(7))
+    saved = np.asarray(nib.load(res["file"]).dataobj)
+    assert saved.shape == (160, 120, 7)
+    for k in range(7):
+        assert dice(saved[:, :, k].T > 0, masks[k]) > 0.85, k
+
+
+def test_world_mm_box_on_a_volume_slice_propagates_through_the_slices(tmp_path):
+    affine = np.diag([0.8, 0.8, 1.5, 1.0])
+    affine[:3, 3] = (-40.0, -30.0, -12.0)
+    ii, jj, kk = np.meshgrid(np.arange(100), np.arange(90), np.arange(17), indexing="ij")
+    world = np.stack([ii, jj, kk, np.ones_like(ii)], -1) @ affine.T
+    sphere = (world[..., 0] - 2) ** 2 + (world[..., 1] - 4) ** 2 + (world[..., 2] - 0) ** 2 <= 10 ** 2
+    rng = np.random.default_rng(0)
+    image = np.where(sphere, 300.0, 100.0) + rng.normal(0, 15, sphere.shape)
+    nib.save(nib.Nifti1Image(image.astype(np.float32), affine), tmp_path / "vol.nii.gz")
+    res = json.loads(vp("segment", tmp_path / "vol.nii.gz", "--concept", "lesion", "--box", "-11", "-9", "15",
+                        "17", "--frame", "8", "--propagate", "--output", tmp_path / "o", "--json").stdout)["results"][0]
+    saved = np.asarray(nib.load(res["file"]).dataobj) > 0
+    assert saved.shape == image.shape and np.allclose(nib.load(res["file"]).affine, affine)
+    assert res["spacing"] == "mm" and "area_mm2" in res["instances"][0]
+    assert dice(saved, sphere) > 0.8
+
+
+def test_bad_prompts_end_in_one_line_errors_and_write_nothing(tmp_path):
+    path, _ = _ellipse_png(tmp_path)
+    out = tmp_path / "out"
+    assert_one_line_error(vp("segment", path, "--concept", "tumor", "--output", out, check=False), "--box")
+    assert_one_line_error(vp("segment", path, "--concept", "tumor", "--box", "300", "10", "400", "50", "--output",
+                             out, check=False), "outside")
+    assert_one_line_error(vp("segment", path, "--concept", "tumor", "--box", "50", "50", "40", "90", "--output",
+                             out, check=False), "empty")
+    assert_one_line_error(vp("segment", path, "--concept", "tumor", "--point", "10", "500", "--output", out,
+                             check=False), "outside")
+    assert_one_line_error(vp("segment", path, "--concept", "tumor", "--box", "60", "60", "160", "130", "--critic",
+                             "openai", "--output", out, check=False), "--llm-url")
+    assert not out.exists()
