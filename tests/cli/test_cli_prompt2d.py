@@ -116,3 +116,56 @@ def test_bad_prompts_end_in_one_line_errors_and_write_nothing(tmp_path):
     assert_one_line_error(vp("segment", path, "--concept", "tumor", "--box", "60", "60", "160", "130", "--critic",
                              "openai", "--output", out, check=False), "--llm-url")
     assert not out.exists()
+
+
+def _run(env_home, *args):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "VOXELPROMPT_HOME": str(env_home)}
+    return subprocess.run([sys.executable, "-m", "voxelprompt", *map(str, args)], capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
+def test_finetune_scores_held_out_pairs_and_registers_the_concept(tmp_path):
+    (tmp_path / "data").mkdir()
+    for k in range(6):  # BUSI layout: masks beside their pictures
+        picture, mask = disc_picture(centre=(60, 50 + 8 * k), radius=16 + 2 * k, seed=k)
+        Image.fromarray(picture).save(tmp_path / "data" / f"case ({k}).png")
+        Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / "data" / f"case ({k})_mask.png")
+    weights = tmp_path / "tuned.safetensors"
+    proc = _run(tmp_path / "home", "finetune", "--images", tmp_path / "data", "--concept", "cyst", "--output", weights,
+                "--steps", "3", "--holdout", "0.34", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["train_pairs"] == 4 and report["heldout_pairs"] == 2 and report["frozen"] == "encoder"
+    after = report["heldout_after"]["cyst"]
+    assert after["images"] == 2 and after["dice"]["mean"] > 0.8 and 0 <= after["nsd"]["mean"] <= 1
+    assert weights.exists() and json.loads(weights.with_suffix(".json").read_text())["steps"] == 3
+    registry = json.loads((tmp_path / "home" / "finetuned2d.json").read_text())
+    assert registry == {"cyst": str(weights.resolve())}
+    proc = _run(tmp_path / "home", "segment", tmp_path / "data" / "case (0).png", "--concept", "cyst", "--box", "25",
+                "25", "95", "95", "--output", tmp_path / "o", "--json")
+    assert json.loads(proc.stdout)["results"][0]["weights"] == str(weights.resolve())
+    bad = _run(tmp_path / "home", "finetune", "--images", tmp_path / "data", "--concept", "cyst", "--output",
+               tmp_path / "w.pt")
+    assert_one_line_error(bad, ".safetensors")
+
+
+def test_eval_2d_scores_the_segmenters_on_held_out_scenes(tmp_path):
+    report = json.loads(vp("eval-2d", "--seeds", "9100-9103", "--json").stdout)
+    box, otsu = report["methods"]["boxprompt"], report["methods"]["otsu"]
+    assert report["scenes"] == 4 and report["rounds"] == 3
+    assert box["first_round"]["dice"]["mean"] > 0.8 and box["refined_minus_first"] >= 0
+    assert 0 <= otsu["first_round"]["dice"]["mean"] <= 1 and len(report["per_scene"]) == 4
+
+
+def test_train_runs_from_a_config_and_resumes(tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"seed": 2, "steps": 2, "batch_size": 2, "scenes": 2, "checkpoint_every": 1}))
+    vp("train", config, "--output", tmp_path / "run")
+    assert (tmp_path / "run" / "boxprompt2d.safetensors").exists()
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["steps"] == 2
+    config.write_text(json.dumps({"seed": 2, "steps": 2, "batch_size": 2, "scenes": 2, "checkpoint_ever": 1}))
+    assert_one_line_error(vp("train", config, "--output", tmp_path / "run2", check=False), "checkpoint_ever")
