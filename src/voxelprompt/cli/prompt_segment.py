@@ -3,7 +3,8 @@
 For a single picture the mask is a PNG of the picture's size (0/255) with an instance label PNG
 beside it; for frames and volumes the masks are NIfTI files on the input grid. Every instance is
 measured (area, perimeter, longest diameter, perpendicular width, circularity), in mm when the
-input has a pixel spacing and in pixels otherwise.
+input has a pixel spacing and in pixels otherwise. Each connected component of a prompt's mask is
+an instance; its score is the segmenter's quality estimate times the mean probability inside it.
 """
 
 from __future__ import annotations
@@ -99,8 +100,11 @@ def segment_prompted(image_path: Path, concept: str, output: Path, opts: PromptO
     from voxelprompt.engines.prompt2d import check_prompt, finetuned_weights, frame_picture, make_segmenter
     from voxelprompt.report.figures import save_overlay_2d
     from voxelprompt.vision.propagate import propagate
+    from voxelprompt.vision.samples2d import instances as instances_of
     from voxelprompt.volume import load, save_mask
 
+    if output.exists() and not output.is_dir():
+        raise VoxelPromptError(f"--output {output} is a file", "give a folder for the masks")
     volume = load(image_path)
     n_frames = volume.shape[2]
     if volume.array.ndim == 4 and volume.metadata.channel_names is None:
@@ -134,15 +138,15 @@ def segment_prompted(image_path: Path, concept: str, output: Path, opts: PromptO
     labels = np.zeros(volume.shape[:3], np.uint16)
     instances = []
     for k in sorted(per_frame):
-        for inst in per_frame[k]:
-            if not inst.mask.any():
-                continue
-            label = len(instances) + 1
-            labels[:, :, k][np.swapaxes(inst.mask, 0, 1) & (labels[:, :, k] == 0)] = label
-            rows, cols = np.nonzero(inst.mask)
-            instances.append({"id": label, "frame": k, "score": round(inst.score, 4),
-                              "bbox_px": [int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1],
-                              **_measure(inst.mask, volume, k)})
+        for prompt_index, inst in enumerate(per_frame[k]):
+            for component in instances_of(inst.mask):
+                label = len(instances) + 1
+                labels[:, :, k][np.swapaxes(component, 0, 1) & (labels[:, :, k] == 0)] = label
+                rows, cols = np.nonzero(component)
+                score = inst.score * float(inst.probability[component].mean())
+                instances.append({"id": label, "frame": k, "prompt": prompt_index, "score": round(score, 4),
+                                  "bbox_px": [int(cols.min()), int(rows.min()), int(cols.max()) + 1,
+                                              int(rows.max()) + 1], **_measure(component, volume, k)})
     single = n_frames == 1
     suffix = ".png" if single else ".nii.gz"
     mask_file = save_mask(labels > 0, volume, output / f"{name}{suffix}")
