@@ -6,6 +6,7 @@ import json
 
 import nibabel as nib
 import numpy as np
+import pytest
 import tifffile
 from PIL import Image
 from pydicom.data import get_testdata_file
@@ -169,3 +170,18 @@ def test_train_runs_from_a_config_and_resumes(tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["steps"] == 2
     config.write_text(json.dumps({"seed": 2, "steps": 2, "batch_size": 2, "scenes": 2, "checkpoint_ever": 1}))
     assert_one_line_error(vp("train", config, "--output", tmp_path / "run2", check=False), "checkpoint_ever")
+
+
+def test_multi_frame_ultrasound_dicom_takes_pixel_boxes_and_reports_mm(tmp_path):
+    clip = get_testdata_file("OBXXXX1A_2frame.dcm")  # 2 frames of 600 x 800, ultrasound region calibration
+    res = json.loads(vp("segment", clip, "--concept", "lesion", "--box", "300", "200", "500", "380", "--frame", "1",
+                        "--propagate", "--output", tmp_path, "--json").stdout)["results"][0]
+    assert res["frame"] == 1 and res["frames_segmented"] == [0, 1] and res["spacing"] == "mm"
+    saved = nib.load(res["file"])
+    assert saved.shape == (800, 600, 2)
+    inst = res["instances"][-1]
+    assert inst["frame"] == 1 and "area_mm2" in inst
+    x0, y0, x1, y1 = inst["bbox_px"]
+    assert 300 <= x0 and x1 <= 500 and 200 <= y0 and y1 <= 380  # pixels, not mm: the mask stays in the box
+    assert inst["area_mm2"] == pytest.approx(np.count_nonzero(np.asarray(saved.dataobj)[:, :, 1]) * 0.262288 ** 2,
+                                             rel=1e-3)
