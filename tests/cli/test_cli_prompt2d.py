@@ -185,3 +185,9 @@ def test_multi_frame_ultrasound_dicom_takes_pixel_boxes_and_reports_mm(tmp_path)
     assert 300 <= x0 and x1 <= 500 and 200 <= y0 and y1 <= 380  # pixels, not mm: the mask stays in the box
     assert inst["area_mm2"] == pytest.approx(np.count_nonzero(np.asarray(saved.dataobj)[:, :, 1]) * 0.262288 ** 2,
                                              rel=1e-3)
+
+
+def test_prompted_segmentation_refuses_several_images(tmp_path):
+    path, _ = _ellipse_png(tmp_path)
+    assert_one_line_error(vp("segment", path, path, "--concept", "tumor", "--box", "60", "60", "160", "130",
+                             "--output", tmp_path / "o", check=False), "one image")

@@ -63,3 +63,13 @@ def test_split_is_reproducible_and_keeps_both_sides():
     assert len(held) == 2 and sorted(train + held) == items
     assert split_pairs(items, 0.2, seed=3) == (train, held)
     assert [len(s) for s in split_pairs([1, 2], 0.1, seed=0)] == [1, 1]
+
+
+def test_large_pictures_are_downscaled_with_their_masks(tmp_path):
+    _write(tmp_path / "big.png", np.zeros((300, 2000), np.uint8))
+    mask = np.zeros((300, 2000), np.uint8)
+    mask[100:200, 500:1500] = 255
+    _write(tmp_path / "big_mask.png", mask)
+    image, small = find_pairs(tmp_path)[0].load(max_side=1000)
+    assert image.shape == (150, 1000) and small.shape == (150, 1000)
+    assert small.sum() == 50 * 500

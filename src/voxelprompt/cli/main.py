@@ -280,6 +280,10 @@ def segment(
     if prompted or _is_picture(images[0]):
         from voxelprompt.cli.prompt_segment import PromptOptions, segment_prompted
 
+        if len(images) > 1 or engine is not None:
+            raise VoxelPromptError("prompted segmentation takes one image and no --engine",
+                                   "give one picture, frame sequence or volume; choose the model with --segmenter")
+
         opts = PromptOptions(box, point, negative, prompts_file, frame, pixels, propagate, rounds, critic, llm_url,
                              llm_model, segmenter, weights, checkpoint)
         results = [segment_prompted(images[0], text, output, opts) for text in concept]

@@ -11,6 +11,8 @@ from voxelprompt.cli.main import JsonOpt, _parse_seeds, app
 from voxelprompt.cli.output import print_json, print_table, stderr, stdout
 from voxelprompt.errors import VoxelPromptError
 
+MAX_SIDE_PX = 1024  # fine-tuning and its evaluation downscale larger pictures (ISIC photos run to 6000 px)
+
 
 def _bar(label: str):
     """A rich progress bar on stderr (shown on terminals only) and its update callback."""
@@ -57,7 +59,12 @@ def finetune(
                                   help="Use these weights for --concept in later `segment` calls."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Adapt the 2D segmenter's decoder to your image and mask pairs (encoder frozen) and score it."""
+    """Adapt the 2D segmenter's decoder to your image and mask pairs (encoder frozen) and score it.
+
+    Pairs are split into training and held-out sets (--holdout); the held-out pairs are scored per
+    class (subfolder) before and after, with Dice and NSD at 2 px. Pictures with a side longer than
+    1024 px are downscaled first.
+    """
     from voxelprompt.engines.prompt2d import register_finetuned
     from voxelprompt.evaluation.prompt2d import evaluate_pairs
     from voxelprompt.files import full_suffix
@@ -69,10 +76,10 @@ def finetune(
         raise VoxelPromptError(f"--output {output} must end in .safetensors", "name the weights file NAME.safetensors")
     pairs = find_pairs(images, labels, concept=concept)
     train_pairs, held = split_pairs(pairs, holdout, seed)
-    loaded = [p.load() for p in train_pairs]
+    loaded = [p.load(MAX_SIDE_PX) for p in train_pairs]
     held_loaded = {}
     for p in held:
-        held_loaded.setdefault(p.label, []).append(p.load())
+        held_loaded.setdefault(p.label, []).append(p.load(MAX_SIDE_PX))
     before = {c: evaluate_pairs(BoxSegmenter(), v, c) for c, v in held_loaded.items()}
     progress, update = _bar("fine-tuning")
     with progress:

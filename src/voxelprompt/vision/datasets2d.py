@@ -34,15 +34,23 @@ class Pair:
     masks: list[Path]
     label: str
 
-    def load(self) -> tuple[np.ndarray, np.ndarray]:
-        """(picture, mask) as arrays, (rows, cols[, 3]) and (rows, cols) bool."""
+    def load(self, max_side: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(picture, mask) as arrays, (rows, cols[, 3]) and (rows, cols) bool.
+
+        Args:
+            max_side: Downscale both (the mask with nearest neighbours) so that the longer side is at
+                most this many pixels; None keeps the native size.
+        """
         try:
             with Image.open(self.image) as img:
-                picture = np.asarray(img.convert("RGB" if img.mode not in ("L", "I;16", "I") else img.mode))
+                size = _fitted(img.size, max_side)
+                img = img.convert("RGB" if img.mode not in ("L", "I;16", "I") else img.mode)
+                picture = np.asarray(img.resize(size, Image.BILINEAR) if size != img.size else img)
             merged = None
             for path in self.masks:
                 with Image.open(path) as m:
-                    arr = np.asarray(m.convert("L"), np.float32)
+                    m = m.convert("L")
+                    arr = np.asarray(m.resize(size, Image.NEAREST) if size != m.size else m, np.float32)
                 part = arr > arr.max() / 2 if arr.max() > 0 else arr > 0
                 merged = part if merged is None else merged | part
         except OSError as exc:
@@ -51,6 +59,13 @@ class Pair:
             raise InputFileError(f"the mask of {self.image} does not have the image's size",
                                  "masks must be pictures of the same size as their images")
         return picture, merged
+
+
+def _fitted(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
+    if max_side is None or max(size) <= max_side:
+        return size
+    scale = max_side / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 def _pictures(folder: Path) -> list[Path]:
