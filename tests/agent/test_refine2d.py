@@ -113,3 +113,11 @@ def test_vision_critic_sees_the_overlay_and_its_advice_is_applied(vision_server)
     assert parts[1]["image_url"]["url"].startswith("data:image/png;base64,")
     assert "'cyst'" in parts[0]["text"] and seen[0]["model"] == "vision-model"
     assert dice(out.instance.mask, mask) > 0.9
+
+
+def test_a_point_near_the_corner_is_reviewed_inside_the_picture():
+    picture, mask = disc_picture(shape=(120, 160), centre=(12, 12), radius=10)
+    prompt = PromptSpec(None, [(2.0, 3.0)])
+    assert prompt.window(mask.shape) == (0.0, 0.0, 20.0, 21.0)
+    out = refine(OtsuSegmenter(), picture, prompt, "cyst", max_rounds=3)
+    assert out.rounds[0].index == 1 and out.stopped

@@ -35,7 +35,7 @@ class PromptSpec:
     negative: list[Point] = field(default_factory=list)
 
     def window(self, shape: tuple[int, int]) -> tuple[float, float, float, float]:
-        """The box, or a square around the positive points when there is none."""
+        """The box, or a square around the positive points when there is none; inside the picture."""
         if self.box is not None:
             return tuple(float(v) for v in clip_box(self.box, shape))  # type: ignore[return-value]
         if not self.positive:
@@ -43,7 +43,8 @@ class PromptSpec:
                                    "add --box X0 Y0 X1 Y1 or --point X Y")
         half = POINT_WINDOW * min(shape) / 2
         xs, ys = [p[0] for p in self.positive], [p[1] for p in self.positive]
-        return (min(xs) - half, min(ys) - half, max(xs) + half, max(ys) + half)
+        square = clip_box((min(xs) - half, min(ys) - half, max(xs) + half, max(ys) + half), shape)
+        return tuple(float(v) for v in square)  # type: ignore[return-value]
 
 
 @dataclass
