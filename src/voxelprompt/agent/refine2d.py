@@ -107,7 +107,7 @@ def refine(segmenter: Segmenter2D, picture: np.ndarray, prompt: PromptSpec, conc
         candidate_judged = rules.review(picture, candidate, result.concept)
         better = candidate_judged.severity < judged.severity or (
             critic.name != rules.name and candidate_judged.severity == judged.severity)
-        accepted = better and candidate.score >= current.score - SCORE_TOLERANCE and _consistent(
+        accepted = bool(better and candidate.score >= current.score - SCORE_TOLERANCE) and _consistent(
             current, candidate, review)
         result.rounds.append(Round(index, review.proposal, candidate.score, int(candidate.mask.sum()),
                                    candidate_judged.issues, review.action, accepted))
