@@ -64,7 +64,7 @@ class RulesCritic:
 
     def review(self, picture: np.ndarray, instance: Instance2D, concept: str) -> Review:
         mask, prompt = instance.mask, instance.prompt
-        window = prompt.window(mask.shape)
+        window = instance.used_window()
         x0, y0, x1, y1 = (round(v) for v in window)
         area_box = max((x1 - x0) * (y1 - y0), 1)
         area = int(mask.sum())

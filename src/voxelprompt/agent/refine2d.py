@@ -70,7 +70,7 @@ def _consistent(current: Instance2D, candidate: Instance2D, review: Review) -> b
     """A looser box must extend the mask, not redraw it: inside the old box the masks agree (IoU)."""
     if not (review.action or "").startswith("loosen") or not current.mask.any():
         return True
-    x0, y0, x1, y1 = (round(v) for v in current.prompt.window(current.mask.shape))
+    x0, y0, x1, y1 = (round(v) for v in current.used_window())
     old, new = current.mask[y0:y1, x0:x1], candidate.mask[y0:y1, x0:x1]
     return np.count_nonzero(old & new) / max(np.count_nonzero(old | new), 1) >= MIN_INSIDE_IOU
 

@@ -23,6 +23,14 @@ from voxelprompt.vision.samples2d import luminance
 from voxelprompt.vision.weights import load_weights, shipped_net
 
 POINT_WINDOW = 0.3
+WIDER_BOX = 0.08
+
+
+def _widened(box: tuple[float, float, float, float], fraction: float, shape: tuple[int, int]
+             ) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = box
+    dx, dy = fraction * (x1 - x0), fraction * (y1 - y0)
+    return max(0.0, x0 - dx), max(0.0, y0 - dy), min(float(shape[1]), x1 + dx), min(float(shape[0]), y1 + dy)
 Point = tuple[float, float]
 
 
@@ -56,12 +64,18 @@ class Instance2D:
         probability: (rows, cols) float32 in [0, 1] (zero outside the prompt's region).
         score: Estimated quality in [0, 1].
         prompt: The prompt that produced it.
+        window: The box the segmenter used (the prompt's box, widened, or estimated around a point).
     """
 
     mask: np.ndarray
     probability: np.ndarray
     score: float
     prompt: PromptSpec
+    window: tuple[float, float, float, float] | None = None
+
+    def used_window(self) -> tuple[float, float, float, float]:
+        """The box the segmenter used, or the prompt's own window."""
+        return self.window if self.window is not None else self.prompt.window(self.mask.shape)
 
 
 def _keep_prompted(mask: np.ndarray, prompt: PromptSpec, window: tuple[float, float, float, float]) -> np.ndarray:
@@ -101,22 +115,35 @@ class BoxSegmenter:
 
     @torch.no_grad()
     def segment(self, picture: np.ndarray, prompts: list[PromptSpec]) -> list[Instance2D]:
-        """One instance per prompt on a (rows, cols) or (rows, cols, 3) picture."""
+        """One instance per prompt on a (rows, cols) or (rows, cols, 3) picture.
+
+        Each box is tried as drawn and widened by ``WIDER_BOX`` of its size on every side; the mask
+        with the higher predicted Dice is kept (boxes drawn tight to the object, or cutting it, are
+        common; the widened one then wins).
+        """
         image = luminance(picture)
         if not prompts:
             return []
         windows = [p.window(image.shape) for p in prompts]  # raises for a prompt without box or positive point
         windows = [w if p.box is not None else box_from_point(image, p.positive[0], w)
                    for p, w in zip(prompts, windows)]
-        rois = [roi_for(w) for w in windows]
-        batch = torch.stack([network_input(image, roi, w, p.positive, p.negative)
-                             for p, w, roi in zip(prompts, windows, rois)])
+        tries = [(k, w) for k, w in enumerate(windows)] + [(k, _widened(w, WIDER_BOX, image.shape))
+                                                           for k, w in enumerate(windows)]
+        rois = [roi_for(w) for _, w in tries]
+        batch = torch.stack([network_input(image, roi, w, prompts[k].positive, prompts[k].negative)
+                             for (k, w), roi in zip(tries, rois)])
         logits, quality = self.net(batch)
+        scores = torch.sigmoid(quality).tolist()
+        best: dict[int, int] = {}
+        for n, (k, _) in enumerate(tries):
+            if k not in best or scores[n] > scores[best[k]]:
+                best[k] = n
         out = []
-        for k, (prompt, window, roi) in enumerate(zip(prompts, windows, rois)):
-            prob = paste(torch.sigmoid(logits[k, 0]), roi, image.shape)
-            mask = _keep_prompted(prob > self.threshold, prompt, window)
-            out.append(Instance2D(mask, prob, float(torch.sigmoid(quality[k])), prompt))
+        for k, prompt in enumerate(prompts):
+            n = best[k]
+            prob = paste(torch.sigmoid(logits[n, 0]), rois[n], image.shape)
+            mask = _keep_prompted(prob > self.threshold, prompt, tries[n][1])
+            out.append(Instance2D(mask, prob, float(scores[n]), prompt, tuple(float(v) for v in tries[n][1])))
         return out
 
 
