@@ -9,7 +9,6 @@ when the mask vanishes, the score falls below ``min_score``, or the area jumps b
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 import numpy as np
 
@@ -49,7 +48,7 @@ def propagate(segment: Callable[[np.ndarray, PromptSpec], Instance2D], frame: Ca
         previous = first
         k = start + step
         while 0 <= k < n_frames and previous.mask.any():
-            prompt = replace(PromptSpec(), box=box_of(previous.mask))
+            prompt = PromptSpec(box_of(previous.mask))
             current = segment(frame(k), prompt)
             area, before = int(current.mask.sum()), int(previous.mask.sum())
             if area == 0 or current.score < min_score or not (1 / max_area_ratio <= area / before <= max_area_ratio):
