@@ -17,9 +17,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from PIL import Image
 from scipy import ndimage as ndi
+from skimage.morphology import convex_hull_image
 
 from voxelprompt.errors import VoxelPromptError
 from voxelprompt.report.figures import overlay_2d
+from voxelprompt.vision.classical import widen_box
 from voxelprompt.vision.predict2d import Instance2D, PromptSpec
 
 log = logging.getLogger(__name__)
@@ -38,17 +40,6 @@ class Review:
     proposal: PromptSpec | None = None
     action: str | None = None
     concept: str | None = None
-
-
-def _widen(box: tuple[float, float, float, float], sides: list[str], fraction: float,
-           shape: tuple[int, int]) -> tuple[float, float, float, float]:
-    x0, y0, x1, y1 = box
-    w, h = x1 - x0, y1 - y0
-    x0 -= fraction * w if "left" in sides else 0
-    x1 += fraction * w if "right" in sides else 0
-    y0 -= fraction * h if "top" in sides else 0
-    y1 += fraction * h if "bottom" in sides else 0
-    return max(0.0, x0), max(0.0, y0), min(float(shape[1]), x1), min(float(shape[0]), y1)
 
 
 def _corner_points(box: tuple[float, float, float, float], inset: float = 0.06) -> list[tuple[float, float]]:
@@ -72,8 +63,8 @@ class RulesCritic:
             centre = ((x0 + x1) / 2, (y0 + y1) / 2)
             if not prompt.positive:
                 return Review(["empty mask"], 3.0, replace(prompt, positive=[centre]), "add a point at the box centre")
-            return Review(["empty mask"], 3.0, replace(prompt, box=_widen(window, ["left", "right", "top", "bottom"],
-                                                                            0.2, mask.shape)), "loosen the box")
+            return Review(["empty mask"], 3.0, replace(prompt, box=widen_box(window, 0.2, mask.shape)),
+                          "loosen the box")
         issues, severity = [], 0.0
         sides = {"left": mask[y0:y1, x0], "right": mask[y0:y1, x1 - 1], "top": mask[y0, x0:x1],
                  "bottom": mask[y1 - 1, x0:x1]}
@@ -87,7 +78,7 @@ class RulesCritic:
         if touching and prompt.box is not None:
             issues.append(f"mask touches the box edge ({', '.join(touching)})")
             severity += 1.0
-            proposal, action = replace(prompt, box=_widen(window, touching, LOOSEN, mask.shape)), \
+            proposal, action = replace(prompt, box=widen_box(window, LOOSEN, mask.shape, touching)), \
                 f"loosen the box on the {', '.join(touching)}"
         if fragments > 1:
             issues.append(f"mask in {fragments} fragments")
@@ -109,8 +100,6 @@ class RulesCritic:
 
 
 def _hull_area(mask: np.ndarray) -> float:
-    from skimage.morphology import convex_hull_image
-
     return float(convex_hull_image(mask).sum()) if mask.any() else 0.0
 
 
@@ -176,7 +165,7 @@ def parse_vision_reply(content: str, prompt: PromptSpec, window: tuple[float, fl
         sides = [s for s in act.get("sides", ["left", "right", "top", "bottom"]) if s in ("left", "right", "top",
                                                                                         "bottom")] if kind else []
         if kind in ("loosen_box", "tighten_box") and sides:
-            new = replace(new, box=_widen(new.window(shape), sides, 0.15 if kind == "loosen_box" else -0.1, shape))
+            new = replace(new, box=widen_box(new.window(shape), 0.15 if kind == "loosen_box" else -0.1, shape, sides))
         elif kind in ("add_point", "add_negative_point") and _is_xy(act, shape):
             point = (float(act["x"]), float(act["y"]))
             new = replace(new, positive=[*new.positive, point]) if kind == "add_point" else \

@@ -58,9 +58,10 @@ class Round:
 
 @dataclass
 class Refined:
-    """The kept instance, every round, and why the loop stopped."""
+    """The kept instance, the first round's, every round, and why the loop stopped."""
 
     instance: Instance2D
+    first: Instance2D
     rounds: list[Round] = field(default_factory=list)
     stopped: str = ""
     concept: str = ""
@@ -93,7 +94,7 @@ def refine(segmenter: Segmenter2D, picture: np.ndarray, prompt: PromptSpec, conc
     judged = rules.review(picture, current, concept)
     review = judged if critic.name == rules.name else critic.review(picture, current, concept)
     first = Round(1, prompt, current.score, int(current.mask.sum()), review.issues)
-    result = Refined(current, [first], concept=concept)
+    result = Refined(current, current, [first], concept=concept)
     for index in range(2, max_rounds + 1):
         if not review.issues:
             result.stopped = f"round {index - 1}: the {critic.name} critic found nothing wrong"

@@ -276,8 +276,9 @@ def segment(
     from voxelprompt.measure.shape import region_volume
     from voxelprompt.volume import load, save_mask
 
+    volumes = [load(p) for p in images]
     prompted = box is not None or point is not None or prompts_file is not None
-    if prompted or _is_picture(images[0]):
+    if prompted or _is_picture(volumes[0]):
         from voxelprompt.cli.prompt_segment import PromptOptions, segment_prompted
 
         if len(images) > 1 or engine is not None:
@@ -286,7 +287,7 @@ def segment(
 
         opts = PromptOptions(box, point, negative, prompts_file, frame, pixels, propagate, rounds, critic, llm_url,
                              llm_model, segmenter, weights, checkpoint)
-        results = [segment_prompted(images[0], text, output, opts) for text in concept]
+        results = [segment_prompted(volumes[0], str(images[0]), text, output, opts) for text in concept]
         if as_json:
             print_json({"results": results})
         else:
@@ -300,7 +301,6 @@ def segment(
         if all(r["status"] != "segmented" for r in results):
             raise typer.Exit(1)
         return
-    volumes = [load(p) for p in images]
     matcher, router = default_matcher(), default_router()
     results = []
     for text in _progress(list(concept), "segmenting", min_items=2):
@@ -333,18 +333,10 @@ def segment(
         raise typer.Exit(1)
 
 
-def _is_picture(path: Path) -> bool:
-    """Whether ``path`` is a 2D picture (by its extension; DICOM is checked by reading its header)."""
-    from voxelprompt.files import full_suffix
-
-    suffix = full_suffix(path)
-    if suffix in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"):
-        return True
-    if suffix in (".dcm", ".dicom") and path.is_file():
-        from voxelprompt.volume import load
-
-        return bool(load(path).metadata.is_2d)
-    return False
+def _is_picture(volume) -> bool:
+    """Whether a loaded image is a 2D picture: any PNG/JPEG/TIFF, or a single DICOM picture."""
+    meta = volume.metadata
+    return meta.format == "raster" or (meta.format == "dicom" and bool(meta.is_2d))
 
 
 @app.command(name="eval")

@@ -93,22 +93,23 @@ def _measure(mask_2d: np.ndarray, volume, frame: int) -> dict[str, Any]:
     return {q.key: q.json_value() for q in values.values()}
 
 
-def segment_prompted(image_path: Path, concept: str, output: Path, opts: PromptOptions) -> dict[str, Any]:
-    """Segment ``concept`` in the picture (or a frame of) ``image_path``; write masks and an overlay."""
+def segment_prompted(volume, source: str, concept: str, output: Path, opts: PromptOptions) -> dict[str, Any]:
+    """Segment ``concept`` in the picture (or a frame of) ``volume``, read from ``source``; write masks and an
+    overlay."""
     from voxelprompt.agent.refine2d import refine
     from voxelprompt.concepts import default_matcher
     from voxelprompt.engines.prompt2d import check_prompt, finetuned_weights, frame_picture, make_segmenter
     from voxelprompt.report.figures import save_overlay_2d
+    from voxelprompt.vision.classical import mask_box
     from voxelprompt.vision.propagate import propagate
     from voxelprompt.vision.samples2d import instances as instances_of
-    from voxelprompt.volume import load, save_mask
+    from voxelprompt.volume import save_mask
 
     if output.exists() and not output.is_dir():
         raise VoxelPromptError(f"--output {output} is a file", "give a folder for the masks")
-    volume = load(image_path)
     n_frames = volume.shape[2]
     if volume.array.ndim == 4 and volume.metadata.channel_names is None:
-        raise VoxelPromptError(f"{image_path} holds {volume.array.shape[3]} volumes",
+        raise VoxelPromptError(f"{source} holds {volume.array.shape[3]} volumes",
                                "prompt one volume at a time (split the 4D file first)")
     frame = opts.frame if opts.frame is not None else n_frames // 2
     picture = frame_picture(volume, frame)
@@ -142,11 +143,9 @@ def segment_prompted(image_path: Path, concept: str, output: Path, opts: PromptO
             for component in instances_of(inst.mask):
                 label = len(instances) + 1
                 labels[:, :, k][np.swapaxes(component, 0, 1) & (labels[:, :, k] == 0)] = label
-                rows, cols = np.nonzero(component)
                 score = inst.score * float(inst.probability[component].mean())
                 instances.append({"id": label, "frame": k, "prompt": prompt_index, "score": round(score, 4),
-                                  "bbox_px": [int(cols.min()), int(rows.min()), int(cols.max()) + 1,
-                                              int(rows.max()) + 1], **_measure(component, volume, k)})
+                                  "bbox_px": list(mask_box(component)), **_measure(component, volume, k)})
     single = n_frames == 1
     suffix = ".png" if single else ".nii.gz"
     mask_file = save_mask(labels > 0, volume, output / f"{name}{suffix}")

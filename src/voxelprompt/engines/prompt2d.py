@@ -8,11 +8,14 @@ prompted slice, which must then be an axial-like plane, unless the user asks for
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import numpy as np
 
 from voxelprompt.errors import VoxelPromptError
+from voxelprompt.files import atomic_path
 from voxelprompt.vision.predict2d import BoxSegmenter, OtsuSegmenter, PromptSpec
 from voxelprompt.volume import Volume
 
@@ -120,14 +123,10 @@ def check_prompt(spec: PromptSpec, shape: tuple[int, int]) -> None:
 
 
 def _registry_file() -> Path:
-    import os
-
     return Path(os.environ.get("VOXELPROMPT_HOME") or Path.home() / ".voxelprompt") / "finetuned2d.json"
 
 
 def _registry() -> dict[str, str]:
-    import json
-
     path = _registry_file()
     try:
         data = json.loads(path.read_text()) if path.exists() else {}
@@ -139,10 +138,6 @@ def _registry() -> dict[str, str]:
 
 def register_finetuned(concept: str, weights: Path) -> str:
     """Remember ``weights`` as the 2D segmenter for ``concept``; returns the registry file."""
-    import json
-
-    from voxelprompt.files import atomic_path
-
     data = _registry()
     data[concept.strip().lower()] = str(Path(weights).resolve())
     path = _registry_file()

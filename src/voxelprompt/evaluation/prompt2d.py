@@ -17,6 +17,7 @@ import numpy as np
 
 from voxelprompt.agent.refine2d import refine
 from voxelprompt.measure.overlap import dice, normalized_surface_dice
+from voxelprompt.vision.classical import mask_box, pad_box
 from voxelprompt.vision.predict2d import PromptSpec
 from voxelprompt.vision.samples2d import instances
 from voxelprompt.vision.scenes2d import ultrasound_scene
@@ -62,8 +63,7 @@ def evaluate_scenes(segmenters: dict[str, Any], seeds: Sequence[int], *, rounds:
             start = time.perf_counter()
             out = refine(segmenter, scene.image, PromptSpec(tuple(map(float, scene.box))), "lesion", max_rounds=rounds)
             results[name]["seconds"].append(time.perf_counter() - start)
-            first_mask = segmenter.segment(scene.image, [out.rounds[0].prompt])[0].mask
-            first, final = score_masks(first_mask, scene.mask), score_masks(out.instance.mask, scene.mask)
+            first, final = score_masks(out.first.mask, scene.mask), score_masks(out.instance.mask, scene.mask)
             results[name]["first"].append(first)
             results[name]["refined"].append(final)
             row[name] = {"first_dice": round(first["dice"], 4), "refined_dice": round(final["dice"], 4),
@@ -89,12 +89,10 @@ def dataset_prompts(mask: np.ndarray, seed: int) -> list[tuple[PromptSpec, np.nd
     rng = np.random.default_rng(seed)
     out = []
     for inst in instances(mask):
-        rows, cols = np.nonzero(inst)
-        y0, y1, x0, x1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-        m = rng.uniform(0, DATASET_BOX_MARGIN, 4) * np.array([x1 - x0, y1 - y0, x1 - x0, y1 - y0])
-        box = (max(0.0, x0 - m[0]), max(0.0, y0 - m[1]), min(float(mask.shape[1]), x1 + m[2]),
-               min(float(mask.shape[0]), y1 + m[3]))
-        out.append((PromptSpec(box), inst))
+        box = mask_box(inst)
+        w, h = box[2] - box[0], box[3] - box[1]
+        margins = rng.uniform(0, DATASET_BOX_MARGIN, 4) * np.array([w, h, w, h])
+        out.append((PromptSpec(pad_box(box, margins, mask.shape)), inst))
     return out
 
 

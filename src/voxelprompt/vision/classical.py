@@ -21,6 +21,45 @@ def clip_box(box: tuple[float, float, float, float], shape: tuple[int, int]) -> 
     return x0, y0, max(x1, x0 + 2), max(y1, y0 + 2)
 
 
+SIDES = ("left", "top", "right", "bottom")
+
+
+def mask_box(mask: np.ndarray) -> Box:
+    """The bounding box of a non-empty (rows, cols) mask, in pixel edges."""
+    rows, cols = np.nonzero(mask)
+    return int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1
+
+
+def pad_box(box: tuple[float, float, float, float], margins_px: tuple[float, float, float, float] | np.ndarray,
+            shape: tuple[int, int]) -> tuple[float, float, float, float]:
+    """Move the (left, top, right, bottom) sides out by ``margins_px`` (in if negative), inside the picture."""
+    x0, y0, x1, y1 = box
+    left, top, right, bottom = (float(m) for m in margins_px)
+    return (max(0.0, float(x0) - left), max(0.0, float(y0) - top), min(float(shape[1]), float(x1) + right),
+            min(float(shape[0]), float(y1) + bottom))
+
+
+def widen_box(box: tuple[float, float, float, float], fraction: float, shape: tuple[int, int],
+              sides: tuple[str, ...] | list[str] = SIDES) -> tuple[float, float, float, float]:
+    """Move the named sides out by ``fraction`` of the box's size (in if negative), inside the picture."""
+    dx, dy = fraction * (box[2] - box[0]), fraction * (box[3] - box[1])
+    return pad_box(box, [d if side in sides else 0.0 for side, d in zip(SIDES, (dx, dy, dx, dy))], shape)
+
+
+def smoothed_crop(image: np.ndarray, box: Box, sigma_px: float) -> np.ndarray:
+    """The box of the Gaussian-smoothed picture, filtering only the box and the kernel's reach around it.
+
+    The values equal those of smoothing the whole picture (same kernel, same edge reflection).
+    """
+    reach = int(4.0 * sigma_px + 0.5)  # scipy's kernel radius at its default truncate=4
+    x0, y0, x1, y1 = box
+    top, left = max(y0 - reach, 0), max(x0 - reach, 0)
+    part = np.asarray(image[top: min(y1 + reach, image.shape[0]), left: min(x1 + reach, image.shape[1])],
+                      np.float32)
+    smooth = ndi.gaussian_filter(part, sigma_px)
+    return smooth[y0 - top: y1 - top, x0 - left: x1 - left]
+
+
 def component_nearest_centre(mask: np.ndarray) -> np.ndarray:
     """The connected component of ``mask`` nearest the array centre, holes filled."""
     labels, n = ndi.label(mask)
@@ -49,8 +88,7 @@ def otsu_in_box(image: np.ndarray, box: tuple[float, float, float, float], *, si
         (rows, cols) bool mask, empty outside the box.
     """
     x0, y0, x1, y1 = clip_box(box, image.shape)
-    smooth = ndi.gaussian_filter(np.asarray(image, np.float32), sigma_px)
-    crop = smooth[y0:y1, x0:x1]
+    crop = smoothed_crop(image, (x0, y0, x1, y1), sigma_px)
     out = np.zeros(image.shape, bool)
     if np.ptp(crop) == 0:
         return out
@@ -71,8 +109,7 @@ def box_separability(image: np.ndarray, box: tuple[float, float, float, float], 
     Otsu's separability (between-class over total variance) is 2/pi for Gaussian noise and 1 for a
     two-level picture; it is rescaled so that noise gives 0.
     """
-    x0, y0, x1, y1 = clip_box(box, image.shape)
-    crop = ndi.gaussian_filter(np.asarray(image, np.float32), sigma_px)[y0:y1, x0:x1]
+    crop = smoothed_crop(image, clip_box(box, image.shape), sigma_px)
     if np.ptp(crop) == 0:
         return 0.0
     high = crop > threshold_otsu(crop)
@@ -92,7 +129,7 @@ def box_from_point(image: np.ndarray, point: tuple[float, float], window: tuple[
     size; when it is a speck or fills most of the window, the window itself is returned.
     """
     x0, y0, x1, y1 = clip_box(window, image.shape)
-    crop = ndi.gaussian_filter(np.asarray(image, np.float32), sigma_px)[y0:y1, x0:x1]
+    crop = smoothed_crop(image, (x0, y0, x1, y1), sigma_px)
     px, py = int(np.clip(point[0] - x0, 0, crop.shape[1] - 1)), int(np.clip(point[1] - y0, 0, crop.shape[0] - 1))
     if np.ptp(crop) == 0:
         return float(x0), float(y0), float(x1), float(y1)

@@ -18,19 +18,12 @@ from scipy import ndimage as ndi
 
 from voxelprompt.errors import VoxelPromptError
 from voxelprompt.vision.boxnet import BoxPromptNet, network_input, paste, roi_for
-from voxelprompt.vision.classical import box_from_point, box_separability, clip_box, otsu_in_box
+from voxelprompt.vision.classical import box_from_point, box_separability, clip_box, otsu_in_box, widen_box
 from voxelprompt.vision.samples2d import luminance
 from voxelprompt.vision.weights import load_weights, shipped_net
 
 POINT_WINDOW = 0.3
 WIDER_BOX = 0.08
-
-
-def _widened(box: tuple[float, float, float, float], fraction: float, shape: tuple[int, int]
-             ) -> tuple[float, float, float, float]:
-    x0, y0, x1, y1 = box
-    dx, dy = fraction * (x1 - x0), fraction * (y1 - y0)
-    return max(0.0, x0 - dx), max(0.0, y0 - dy), min(float(shape[1]), x1 + dx), min(float(shape[0]), y1 + dy)
 Point = tuple[float, float]
 
 
@@ -127,7 +120,7 @@ class BoxSegmenter:
         windows = [p.window(image.shape) for p in prompts]  # raises for a prompt without box or positive point
         windows = [w if p.box is not None else box_from_point(image, p.positive[0], w)
                    for p, w in zip(prompts, windows)]
-        tries = [(k, w) for k, w in enumerate(windows)] + [(k, _widened(w, WIDER_BOX, image.shape))
+        tries = [(k, w) for k, w in enumerate(windows)] + [(k, widen_box(w, WIDER_BOX, image.shape))
                                                            for k, w in enumerate(windows)]
         rois = [roi_for(w) for _, w in tries]
         batch = torch.stack([network_input(image, roi, w, prompts[k].positive, prompts[k].negative)

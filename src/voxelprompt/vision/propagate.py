@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from voxelprompt.vision.classical import mask_box, pad_box
 from voxelprompt.vision.predict2d import Instance2D, PromptSpec
 
 MARGIN = 0.12
@@ -19,11 +20,9 @@ MARGIN = 0.12
 
 def box_of(mask: np.ndarray, margin: float = MARGIN) -> tuple[float, float, float, float]:
     """The mask's bounding box in pixel edges, widened by ``margin`` of its size (and 2 px)."""
-    rows, cols = np.nonzero(mask)
-    y0, y1, x0, x1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-    mx, my = margin * (x1 - x0) + 2, margin * (y1 - y0) + 2
-    return (max(0.0, x0 - mx), max(0.0, y0 - my), min(float(mask.shape[1]), x1 + mx),
-            min(float(mask.shape[0]), y1 + my))
+    box = mask_box(mask)
+    mx, my = margin * (box[2] - box[0]) + 2, margin * (box[3] - box[1]) + 2
+    return pad_box(box, (mx, my, mx, my), mask.shape)
 
 
 def propagate(segment: Callable[[np.ndarray, PromptSpec], Instance2D], frame: Callable[[int], np.ndarray],

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from scipy import ndimage as ndi
 
 from voxelprompt.vision.boxnet import INPUT_PX, cut, network_input, roi_for
+from voxelprompt.vision.classical import mask_box, pad_box
 
 
 def luminance(pixels: np.ndarray) -> np.ndarray:
@@ -25,14 +26,10 @@ def luminance(pixels: np.ndarray) -> np.ndarray:
 
 def random_box(mask: np.ndarray, rng: np.random.Generator) -> tuple[float, float, float, float]:
     """A user-like box around ``mask``: margins from slightly tight to loose, per side."""
-    rows, cols = np.nonzero(mask)
-    y0, y1, x0, x1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-    h, w = y1 - y0, x1 - x0
+    box = mask_box(mask)
+    w, h = box[2] - box[0], box[3] - box[1]
     high = 0.6 if rng.random() < 0.1 else 0.25
-    m = rng.uniform(-0.04, high, 4) * np.array([w, h, w, h]) + rng.uniform(0, 3, 4)
-    shape = mask.shape
-    return (float(max(0, x0 - m[0])), float(max(0, y0 - m[1])), float(min(shape[1], x1 + m[2])),
-            float(min(shape[0], y1 + m[3])))
+    return pad_box(box, rng.uniform(-0.04, high, 4) * np.array([w, h, w, h]) + rng.uniform(0, 3, 4), mask.shape)
 
 
 def random_points(mask: np.ndarray, box: tuple[float, float, float, float], rng: np.random.Generator

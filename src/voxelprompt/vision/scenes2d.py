@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from voxelprompt.vision.classical import mask_box, pad_box
+
 Box = tuple[int, int, int, int]
 
 
@@ -70,17 +72,15 @@ def irregular_blob(rng: np.random.Generator, shape: tuple[int, int], centre: tup
 
 
 def _box_around(mask: np.ndarray, rng: np.random.Generator, max_margin: float) -> Box:
-    rows, cols = np.nonzero(mask)
-    y0, y1, x0, x1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-    h, w = y1 - y0, x1 - x0
+    box = mask_box(mask)
+    w, h = box[2] - box[0], box[3] - box[1]
 
     def pad(extent: int) -> int:  # a negative margin draws boxes that cut the lesion
         return round(rng.uniform(min(0.0, max_margin), max(0.0, max_margin)) * extent
                      + np.sign(max_margin) * rng.uniform(0, 4))
 
-    height, width = mask.shape
-    return (int(max(0, x0 - pad(w))), int(max(0, y0 - pad(h))), int(min(width, x1 + pad(w))),
-            int(min(height, y1 + pad(h))))
+    margins = [pad(w), pad(h), pad(w), pad(h)]  # drawn left, top, right, bottom, as the seeds expect
+    return tuple(int(v) for v in pad_box(box, margins, mask.shape))  # type: ignore[return-value]
 
 
 def ultrasound_scene(seed: int, *, shape: tuple[int, int] | None = None, max_box_margin: float = 0.12) -> Scene:
