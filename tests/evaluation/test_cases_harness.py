@@ -7,9 +7,9 @@ import pytest
 
 from voxelprompt.concepts import ConceptMatcher
 from voxelprompt.engines.labelmap import LabelMapEngine
-from voxelprompt.engines.templates import atlas_labels
 from voxelprompt.evaluation.cases import make_case
 from voxelprompt.evaluation.harness import DEFAULT_STRUCTURES, evaluate_case, summarise
+from voxelprompt.vision.templates import atlas_labels
 
 
 def test_same_seed_same_case_and_ground_truth_volumes_are_preserved():

@@ -304,7 +304,7 @@ def segment(
     matcher, router = default_matcher(), default_router()
     results = []
     for text in _progress(list(concept), "segmenting", min_items=2):
-        match = matcher.match(text)
+        match = _finetuned_3d(text) or matcher.match(text)  # a concept the user taught comes first
         if match.status != "matched" or match.ref is None:
             results.append({"concept": text, "matched": None, "status": "unknown", "file": None,
                             "volume_ml": None, "present": False, "engine": None, "reason": match.message,
@@ -333,6 +333,18 @@ def segment(
         raise typer.Exit(1)
 
 
+def _finetuned_3d(text: str):
+    """A match for a concept taught to the 3D network by ``voxelprompt finetune`` (None if there is none)."""
+    from voxelprompt.cli.finetune3d import custom_ref
+    from voxelprompt.concepts.matcher import Match
+    from voxelprompt.engines.finetuned import finetuned_weights
+
+    ref = custom_ref(text)
+    if finetuned_weights(ref.name, kind="3d") is None:
+        return None
+    return Match(text, "matched", ref, "fine-tuned", 1.0)
+
+
 def _is_picture(volume) -> bool:
     """Whether a loaded image is a 2D picture: any PNG/JPEG/TIFF, or a single DICOM picture."""
     meta = volume.metadata
@@ -341,26 +353,47 @@ def _is_picture(volume) -> bool:
 
 @app.command(name="eval")
 def eval_command(
-    engine: str = typer.Option("atlas", "--engine", "-e", help="Engine to evaluate."),
+    engine: str = typer.Option("atlas", "--engine", "-e", help="Engine to evaluate (atlas or net)."),
     seeds: str = typer.Option("0-2", help="Seeds: '0-2' or '3,7,9'; one case per seed and template."),
     template: list[str] | None = typer.Option(None, "--template", "-t", help="Case templates (repeatable)."),
     structure: list[str] | None = typer.Option(None, "--structure", help="Structures to score (repeatable)."),
+    against: str | None = typer.Option(None, "--against", help="Score a second engine on the same cases and "
+                                       "compare per structure."),
+    lesions: bool = typer.Option(False, "--lesions", help="Score lesion finding instead: painted lesions (Dice) "
+                                 "and lesion-free cases (reported absent?)."),
+    weights: Path | None = typer.Option(None, "--weights", help="Network weights for the net engine "
+                                        "(default: the shipped ones)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Also write the report as JSON."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Score an engine on synthetic cases from real templates: Dice, HD95, NSD and time per case."""
-    from voxelprompt.engines import available_engines
-    from voxelprompt.evaluation import DEFAULT_STRUCTURES, DEFAULT_TEMPLATES, run_eval
+    from voxelprompt.evaluation import DEFAULT_STRUCTURES, DEFAULT_TEMPLATES, compare_reports, run_eval
+    from voxelprompt.evaluation.lesions import run_lesion_eval
     from voxelprompt.report import write_json
 
-    chosen = next((e for e in available_engines() if e.name == engine), None)
-    if chosen is None:
-        raise VoxelPromptError(f"no engine called '{engine}'",
-                               f"choose one of: {', '.join(e.name for e in available_engines())}")
+    chosen = _engine_named(engine, weights)
     seed_list = _parse_seeds(seeds)
-    report = run_eval(chosen, seed_list, templates=tuple(template or DEFAULT_TEMPLATES),
-                      structures=tuple(structure or DEFAULT_STRUCTURES),
-                      progress=lambda name: stderr.print(f"case {name}", highlight=False))
+    templates = tuple(template or DEFAULT_TEMPLATES)
+    progress = lambda name: stderr.print(f"case {name}", highlight=False)  # noqa: E731
+    if lesions:
+        report = run_lesion_eval(chosen, seed_list, templates=templates, progress=progress)
+        if output is not None:
+            write_json(report, output)
+        if as_json:
+            print_json(report)
+            return
+        print_table("lesion cases", ["case", "lesions", "lesion mL", "Dice", "found"],
+                    [[c["case"], c["lesions"], c["lesion_ml"], c["dice"], c["present"]]
+                     for c in report["lesion_cases"]])
+        stdout.print(f"mean lesion Dice {report['mean_lesion_dice']:.3f}; lesion-free cases reported absent: "
+                     f"{100 * report['absent_rate_lesion_free']:.0f} %", highlight=False)
+        return
+    structures = tuple(structure or DEFAULT_STRUCTURES)
+    report = run_eval(chosen, seed_list, templates=templates, structures=structures, progress=progress)
+    if against is not None:
+        other = run_eval(_engine_named(against, None), seed_list, templates=templates, structures=structures,
+                         progress=progress)
+        report = compare_reports(report, other)
     if output is not None:
         write_json(report, output)
     if as_json:
@@ -372,6 +405,29 @@ def eval_command(
                 [[s, v["dice"], v["hd95_mm"], v["nsd"]] for s, v in report["structures"].items()])
     stdout.print(f"mean Dice {report['mean_dice']:.3f}; median {report['median_seconds_per_case']:.1f} s per case",
                  highlight=False)
+    if against is not None:
+        cmp = report["comparison"]
+        stdout.print(f"{against}: mean Dice {cmp['other_mean_dice']:.3f} on the same cases "
+                     f"(difference {cmp['mean_dice_difference']:+.3f}); {engine} better on "
+                     f"{len(cmp['better'])} of {len(structures)} structures", highlight=False)
+
+
+def _engine_named(name: str, weights: Path | None):
+    """An engine by name; ``weights`` picks the network's weights file."""
+    from voxelprompt.engines import available_engines
+    from voxelprompt.engines.net import NetEngine
+
+    if name == "net":
+        engine = NetEngine(weights)
+        if not engine.available():
+            raise VoxelPromptError("no network weights are installed", "give --weights FILE.safetensors")
+        return engine
+    if weights is not None:
+        raise VoxelPromptError("--weights applies to the net engine only", "drop --weights or use --engine net")
+    chosen = next((e for e in available_engines() if e.name == name), None)
+    if chosen is None:
+        raise VoxelPromptError(f"no engine called '{name}'", "choose one of: atlas, net")
+    return chosen
 
 
 def _parse_seeds(text: str) -> list[int]:

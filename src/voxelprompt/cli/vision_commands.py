@@ -30,19 +30,29 @@ def _bar(label: str):
 
 @app.command()
 def train(
-    config: Path = typer.Argument(..., help="Training config (JSON), e.g. configs/boxprompt2d.json."),
+    config: Path = typer.Argument(..., help="Training config (JSON): configs/textnet3d.json (3D network, "
+                                  "\"model\": \"text3d\") or configs/boxprompt2d.json (2D box segmenter)."),
     output: Path = typer.Option(..., "--output", "-o", help="Run folder: config, checkpoint, log, weights."),
 ) -> None:
-    """Train the box-prompted 2D segmenter on synthetic scenes (resumes from the run folder's checkpoint)."""
-    from voxelprompt.vision.train2d import TrainConfig, device, train_box_net
+    """Train a network on synthetic data (resumes from the run folder's checkpoint; uses a CUDA GPU if present)."""
+    from voxelprompt.vision.train2d import TrainConfig, device, read_config, train_box_net
 
-    cfg = TrainConfig.from_file(config)
+    raw = read_config(config)
     if output.exists() and not output.is_dir():
         raise VoxelPromptError(f"--output {output} is a file", "give a folder for the run")
+    model = raw.pop("model", "boxprompt2d")
+    if model not in ("boxprompt2d", "text3d"):
+        raise VoxelPromptError(f"unknown model '{model}' in {config}", 'use "text3d" or "boxprompt2d"')
+    from voxelprompt.vision.train3d import Train3DConfig, train_text_net
+
+    cfg = Train3DConfig.from_dict(raw, str(config)) if model == "text3d" else TrainConfig.from_dict(raw, str(config))
     progress, update = _bar("training")
-    stderr.print(f"training on {device()}; checkpoints in {output}", highlight=False)
+    stderr.print(f"training {model} on {device()}; checkpoints in {output}", highlight=False)
     with progress:
-        weights = train_box_net(cfg, output, progress=update)
+        if isinstance(cfg, Train3DConfig):
+            weights = train_text_net(cfg, output, progress=update)
+        else:
+            weights = train_box_net(cfg, output, progress=update)
     stdout.print(f"weights written to {weights}", highlight=False)
 
 
@@ -59,12 +69,15 @@ def finetune(
                                   help="Use these weights for --concept in later `segment` calls."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Adapt the 2D segmenter's decoder to your image and mask pairs (encoder frozen) and score it.
+    """Adapt a network's decoder to your labelled images (encoder frozen) and score it.
 
-    Pairs are split into training and held-out sets (--holdout); the held-out pairs are scored per
-    class (subfolder) before and after, with Dice and NSD at 2 px. Pictures with a side longer than
-    1024 px are downscaled first.
+    Pictures (PNG, JPEG...) adapt the 2D box segmenter; volumes (NIfTI, MGZ, NRRD) with masks in
+    --labels teach the 3D network a new concept, which later `segment --concept TEXT` calls find.
+    Pairs are split into training and held-out sets (--holdout); the held-out pairs are scored
+    before and after (Dice; for pictures also NSD at 2 px, per class). Pictures with a side longer
+    than 1024 px are downscaled first.
     """
+    from voxelprompt.cli.finetune3d import finetune_volumes, has_volumes
     from voxelprompt.engines.prompt2d import register_finetuned
     from voxelprompt.evaluation.prompt2d import evaluate_pairs
     from voxelprompt.files import full_suffix
@@ -74,6 +87,18 @@ def finetune(
 
     if full_suffix(output) != ".safetensors":
         raise VoxelPromptError(f"--output {output} must end in .safetensors", "name the weights file NAME.safetensors")
+    if has_volumes(images):
+        progress, update = _bar("fine-tuning")
+        with progress:
+            report = finetune_volumes(images, labels, concept, output, steps=steps, holdout=holdout, seed=seed,
+                                      register=register, progress=update)
+        if as_json:
+            print_json(report)
+            return
+        print_table("held-out volumes", ["image", "Dice before", "Dice after"],
+                    [[h["image"], h["dice_before"], h["dice_after"]] for h in report["heldout"]])
+        stdout.print(f"weights written to {output}", highlight=False)
+        return
     pairs = find_pairs(images, labels, concept=concept)
     train_pairs, held = split_pairs(pairs, holdout, seed)
     loaded = [p.load(MAX_SIDE_PX) for p in train_pairs]

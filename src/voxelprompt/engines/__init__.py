@@ -7,10 +7,13 @@ __all__ = ["Engine", "Prompts", "Router", "Segmentation", "UnsupportedConcept", 
 
 
 def available_engines() -> list[Engine]:
-    """The engines installed with this package, best first."""
+    """The engines installed with this package: the atlas engine, then the network when its weights are
+    installed (the router still tries the network first for the concepts it prefers)."""
     from voxelprompt.engines.atlas import AtlasEngine
+    from voxelprompt.engines.net import NetEngine
 
-    return [AtlasEngine()]
+    net = NetEngine()
+    return [AtlasEngine(), net] if net.available() else [AtlasEngine()]
 
 
 def default_router() -> Router:

@@ -25,8 +25,8 @@ from scipy import ndimage
 
 from voxelprompt.concepts import ConceptRef, Vocabulary, load_vocabulary
 from voxelprompt.engines.base import Engine, Prompts, Segmentation
-from voxelprompt.engines.templates import PROBABILISTIC, atlas_labels, template
 from voxelprompt.errors import VoxelPromptError
+from voxelprompt.vision.templates import PROBABILISTIC, atlas_labels, template
 from voxelprompt.volume import Volume
 from voxelprompt.volume.checks import require_finite
 

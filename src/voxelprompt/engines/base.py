@@ -63,7 +63,20 @@ class Engine(Protocol):
 
 
 class Router:
-    """Picks the first engine that supports a concept; refuses with the engines' reasons otherwise."""
+    """Picks an engine per concept; refuses with the engines' reasons when none supports it.
+
+    An engine that says it ``prefers`` a concept (the network, for the concepts where the evaluation
+    harness measured it above the atlas engine, and for pathology once its lesion check passed) is
+    tried first; otherwise the first engine in order that supports the concept. An engine with a
+    preference list is used for other concepts only when the caller names it.
+    """
+
+    @staticmethod
+    def _reason(e: Engine, concept: ConceptRef, modality: str | None) -> str:
+        why = e.why_not(concept, modality)
+        if why:
+            return why
+        return f"not validated for '{concept.name}' by `voxelprompt eval`; name the engine ('{e.name}') to use it"
 
     def __init__(self, engines: list[Engine]) -> None:
         self.engines = engines
@@ -74,8 +87,13 @@ class Router:
             raise VoxelPromptError(f"no engine called '{engine}'",
                                    f"choose one of: {', '.join(e.name for e in self.engines)}")
         for e in candidates:
-            if e.supports(concept, modality):
+            prefers = getattr(e, "prefers", None)
+            if prefers is not None and prefers(concept) and e.supports(concept, modality):
                 return e
-        reasons = "; ".join(f"{e.name}: {e.why_not(concept, modality)}" for e in candidates)
+        for e in candidates:
+            # an engine with a preference list serves other concepts only when named
+            if (engine is not None or not hasattr(e, "prefers")) and e.supports(concept, modality):
+                return e
+        reasons = "; ".join(f"{e.name}: {self._reason(e, concept, modality)}" for e in candidates)
         raise UnsupportedConcept(f"'{concept.name}' is not supported by the available engines ({reasons})",
                                  "ask for an anatomical brain structure, or supply a label map with --labels")

@@ -8,14 +8,12 @@ prompted slice, which must then be an axial-like plane, unless the user asks for
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from voxelprompt.engines.finetuned import finetuned_weights, register_finetuned  # noqa: F401
 from voxelprompt.errors import VoxelPromptError
-from voxelprompt.files import atomic_path
 from voxelprompt.vision.predict2d import BoxSegmenter, OtsuSegmenter, PromptSpec
 from voxelprompt.volume import Volume
 
@@ -122,37 +120,3 @@ def check_prompt(spec: PromptSpec, shape: tuple[int, int]) -> None:
                                    "give points in pixels of this picture (x to the right, y down)")
 
 
-def _registry_file() -> Path:
-    return Path(os.environ.get("VOXELPROMPT_HOME") or Path.home() / ".voxelprompt") / "finetuned2d.json"
-
-
-def _registry() -> dict[str, str]:
-    path = _registry_file()
-    try:
-        data = json.loads(path.read_text()) if path.exists() else {}
-    except (OSError, ValueError) as exc:
-        raise VoxelPromptError(f"cannot read the fine-tuned concept registry {path}: {exc}",
-                               "fix or delete that file") from exc
-    return data if isinstance(data, dict) else {}
-
-
-def register_finetuned(concept: str, weights: Path) -> str:
-    """Remember ``weights`` as the 2D segmenter for ``concept``; returns the registry file."""
-    data = _registry()
-    data[concept.strip().lower()] = str(Path(weights).resolve())
-    path = _registry_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2))
-    return str(path)
-
-
-def finetuned_weights(*names: str | None) -> Path | None:
-    """Weights registered by ``voxelprompt finetune`` for the first of ``names`` that has some."""
-    data = _registry()
-    for name in names:
-        if name and name.strip().lower() in data:
-            path = Path(data[name.strip().lower()])
-            if path.exists():
-                return path
-    return None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from voxelprompt.engines.templates import atlas_labels, template
+from voxelprompt.vision.templates import atlas_labels, template
 from voxelprompt.volume import Volume, VolumeMetadata
 
 SPACINGS = [(1.0, 1.0, 1.0), (1.2, 1.2, 1.2), (0.9, 0.9, 2.5), (1.0, 1.0, 3.0), (1.3, 1.3, 1.3), (1.5, 1.0, 1.0)]

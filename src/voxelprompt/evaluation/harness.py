@@ -82,3 +82,19 @@ def summarise(engine: str, results: list[CaseResult], structures: list[str], tol
         "median_seconds_per_case": float(np.median(times)) if times else None,
         "nsd_tolerance_mm": tolerance_mm,
     }
+
+
+def compare_reports(report: dict, other: dict) -> dict:
+    """``report`` with a ``comparison`` against ``other`` (another engine on the same cases)."""
+    if [c["case"] for c in report["cases"]] != [c["case"] for c in other["cases"]]:
+        raise ValueError("the two reports are not on the same cases")
+    per = {s: {"dice": v["dice"], "other_dice": other["structures"][s]["dice"],
+               "difference": v["dice"] - other["structures"][s]["dice"]}
+           for s, v in report["structures"].items()}
+    return {**report, "comparison": {
+        "other_engine": other["engine"], "other_mean_dice": other["mean_dice"],
+        "other_median_seconds_per_case": other["median_seconds_per_case"],
+        "mean_dice_difference": report["mean_dice"] - other["mean_dice"],
+        "structures": per, "better": [s for s, v in per.items() if v["difference"] > 0],
+        "other_cases": [{"case": c["case"], "seconds": c["seconds"], "mean_dice": c["mean_dice"]}
+                        for c in other["cases"]]}}

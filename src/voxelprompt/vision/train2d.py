@@ -52,16 +52,30 @@ class TrainConfig:
     @classmethod
     def from_file(cls, path: Path) -> TrainConfig:
         """Read a JSON config; unknown keys are an error."""
-        try:
-            raw = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputFileError(f"cannot read training config {path}: {exc}", "give a JSON file") from exc
+        raw = read_config(path)
+        if raw.pop("model", "boxprompt2d") != "boxprompt2d":
+            raise InputFileError(f"{path} is not a config for the 2D box segmenter", 'set "model": "boxprompt2d"')
+        return cls.from_dict(raw, str(path))
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "config") -> TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(raw) - known)
         if unknown:
-            raise InputFileError(f"unknown keys in {path}: {', '.join(unknown)}",
+            raise InputFileError(f"unknown keys in {source}: {', '.join(unknown)}",
                                  f"use only: {', '.join(sorted(known))}")
         return cls(**raw)
+
+
+def read_config(path: Path) -> dict:
+    """A training config file's JSON object."""
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputFileError(f"cannot read training config {path}: {exc}", "give a JSON file") from exc
+    if not isinstance(raw, dict):
+        raise InputFileError(f"training config {path} is not a JSON object", 'write it as {"seed": 1, ...}')
+    return raw
 
 
 def device() -> torch.device:

@@ -1,0 +1,276 @@
+"""The ``net`` engine: the language-conditioned 3D network on an affinely aligned scan.
+
+Per scan, once: an affine registration to the MNI template (``engines.affine``), the scan (and a
+second co-registered scan, if given) resampled onto the network's 2 mm MNI grid, and one pass of
+the network's encoder-decoder. Per concept: a query-voxel product (milliseconds), a presence
+score, and the probability carried back onto the scan's own grid through the same affine, then
+thresholded at 0.5. A concept without an atlas prior (pathology, fine-tuned concepts) that the
+presence score calls absent gets an empty mask and ``present=False``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from voxelprompt.concepts import ConceptRef, load_vocabulary
+from voxelprompt.engines.affine import TemplateAffine, register_affine
+from voxelprompt.engines.atlas import fingerprint, normalise_intensity
+from voxelprompt.engines.base import Engine, Prompts, Segmentation
+from voxelprompt.engines.finetuned import finetuned_weights
+from voxelprompt.errors import VoxelPromptError
+from voxelprompt.vision.synth3d import (
+    NET_ORIGIN,
+    NET_SHAPE,
+    NET_SPACING,
+    coordinate_channels,
+    net_affine,
+    normalise,
+    prior_logits,
+)
+from voxelprompt.vision.weights3d import LoadedNet3D, load_net3d, shipped_weights3d
+from voxelprompt.volume import Volume
+from voxelprompt.volume.checks import require_finite
+
+PICTURE_MODALITIES = ("US", "XC", "ES", "OT", "DX", "CR", "MG")
+PREFERENCE_FILE = "textnet3d-preference.json"
+
+
+@dataclass
+class _Encoded:
+    affine: TemplateAffine
+    features: torch.Tensor  # (1, D, X, Y, Z) on the network grid
+    seconds: float
+
+
+def _sample_onto(volume: Volume, data: np.ndarray, net_to_scan_world: np.ndarray) -> torch.Tensor:
+    """``data`` (on ``volume``'s grid) sampled at every network voxel (trilinear, 0 outside)."""
+    matrix = np.linalg.inv(volume.affine) @ net_to_scan_world @ net_affine()
+    ijk = torch.as_tensor(coordinate_channels() * 100.0)  # MNI mm; rebuild voxel indices from them
+    net_vox = (ijk - torch.tensor(NET_ORIGIN)[:, None, None, None]) / NET_SPACING
+    m = torch.as_tensor(matrix, dtype=torch.float32)
+    src = torch.einsum("ij,jxyz->ixyz", m[:3, :3], net_vox) + m[:3, 3][:, None, None, None]
+    shape = torch.tensor(data.shape, dtype=torch.float32)[:, None, None, None]
+    grid = (2 * src / (shape - 1).clamp_min(1) - 1).permute(1, 2, 3, 0).flip(-1)
+    vol = torch.as_tensor(np.ascontiguousarray(data, np.float32))[None, None]
+    return F.grid_sample(vol, grid[None], mode="bilinear", padding_mode="zeros", align_corners=True)[0, 0]
+
+
+class NetEngine(Engine):
+    """Segmentation by the shipped (or given) 3D network, for anatomy and pathology it was trained on."""
+
+    name = "net"
+
+    def __init__(self, weights: Path | None = None, *, threshold: float = 0.5, presence_threshold: float = 0.5,
+                 cache_size: int = 2, free_text: bool = False) -> None:
+        self.weights = weights
+        self.free_text = free_text  # also take concepts the network never saw, by their sentence embedding
+        self.vocabulary = load_vocabulary()
+        self.threshold = threshold
+        self.presence_threshold = presence_threshold
+        self._cache: OrderedDict[str, _Encoded] = OrderedDict()
+        self._cache_size = cache_size
+        self._models: dict[str, LoadedNet3D] = {}
+        self._affines: dict[str, TemplateAffine] = {}
+
+    @cached_property
+    def model(self) -> LoadedNet3D:
+        return self._load(self.weights or shipped_weights3d())
+
+    def _load(self, path: Path) -> LoadedNet3D:
+        key = str(path)
+        if key not in self._models:
+            self._models[key] = load_net3d(path)
+        return self._models[key]
+
+    def model_for(self, name: str) -> tuple[LoadedNet3D, str]:
+        """The network for concept ``name``: weights fine-tuned for it, else the engine's weights."""
+        tuned = finetuned_weights(name, kind="3d") if self.weights is None else None
+        if tuned is not None:
+            return self._load(tuned), str(tuned)
+        return self.model, str(self.weights or "shipped")
+
+    def knows(self, name: str) -> bool:
+        if self.free_text or name in self.model.concepts:
+            return True
+        return self.weights is None and finetuned_weights(name, kind="3d") is not None
+
+    @cached_property
+    def validation(self) -> dict:
+        """What ``voxelprompt eval`` measured for the shipped weights (nothing for other weights)."""
+        path = (self.weights or shipped_weights3d()).with_name(PREFERENCE_FILE)
+        if self.weights is not None or not path.exists():
+            return {}
+        return json.loads(path.read_text())
+
+    @property
+    def preferred(self) -> set[str]:
+        """Structures for which ``voxelprompt eval`` found this network better than the atlas engine."""
+        return set(self.validation.get("net_preferred", []))
+
+    # -- protocol -------------------------------------------------------------------------------
+    def available(self) -> bool:
+        return (self.weights or shipped_weights3d()).exists()
+
+    def why_not(self, concept: ConceptRef, modality: str | None) -> str:
+        if not self.available():
+            return "no network weights are installed"
+        if modality in PICTURE_MODALITIES:
+            return f"the network segments 3D head scans, not {modality}"
+        if not self.knows(concept.name):
+            return f"the network was not trained on '{concept.name}'"
+        return ""
+
+    def prefers(self, concept: ConceptRef) -> bool:
+        """Whether the router should try this engine before the others for ``concept``."""
+        pathology_ok = concept.concept.kind == "pathology" and bool(self.validation.get("pathology_validated"))
+        taught = self.weights is None and finetuned_weights(concept.name, kind="3d") is not None
+        return self.available() and self.knows(concept.name) and (
+            pathology_ok or taught or concept.name in self.preferred)
+
+    def segment(self, volumes: list[Volume], concept: ConceptRef, prompts: Prompts | None = None) -> Segmentation:
+        return self.segment_many(volumes, [concept], prompts)[0]
+
+    def segment_many(self, volumes: list[Volume], concepts: list[ConceptRef],
+                     prompts: Prompts | None = None) -> list[Segmentation]:
+        """Segment several concepts with one encoding of the scan(s)."""
+        if not volumes:
+            raise VoxelPromptError("no image given", "pass the scan to segment")
+        image = volumes[0]
+        for concept in concepts:
+            reason = self.why_not(concept, image.metadata.modality)
+            if reason:
+                raise VoxelPromptError(f"net engine cannot segment '{concept.name}': {reason}",
+                                       "use --engine atlas, or fine-tune the network on it (voxelprompt finetune)")
+        if image.is_2d or not image.is_physical or np.asarray(image.array).ndim != 3:
+            raise VoxelPromptError("the net engine needs a single-channel 3D image with millimetre geometry",
+                                   "use a NIfTI/DICOM volume of the head (one contrast, one time point)")
+        start = time.perf_counter()
+        out, grid = [], None
+        for concept in concepts:
+            model, source = self.model_for(concept.name)
+            encoded = self.encode(volumes, prompts, model, source)
+            text = torch.as_tensor(model.embedding(concept.name))[None]
+            prior = self.prior(concept)
+            with torch.no_grad():
+                logits, presence = model.net.readout(encoded.features, text, prior[None])
+            if grid is None:  # the same affine for every concept: the scan's
+                grid = self._scan_grid(image, encoded.affine)
+            prob = F.grid_sample(torch.sigmoid(logits[:, :1]), grid, mode="bilinear", padding_mode="zeros",
+                                 align_corners=True)[0, 0].numpy()
+            p_present = float(torch.sigmoid(presence[0, 0]))
+            mask = prob >= self.threshold
+            # anatomy an atlas defines is always there; the presence score decides the rest
+            gated = not bool(prior.abs().max() > 0)
+            present = bool(mask.any()) and (not gated or p_present >= self.presence_threshold)
+            if not present:
+                mask = np.zeros_like(mask)
+            confidence = float(prob[mask].mean()) * p_present if present else 1.0 - p_present
+            provenance = {"weights": source, "template": encoded.affine.template,
+                          "transform": "affine (Mattes MI) + network", "presence": round(p_present, 4),
+                          "registration_seconds": round(encoded.affine.seconds, 2),
+                          "network_seconds": round(encoded.seconds, 2),
+                          "seconds": round(time.perf_counter() - start, 2)}
+            out.append(Segmentation(image.with_array(mask, channel_names=None, intensity_unit="label"), concept,
+                                    self.name, present,
+                                    image.with_array(prob.astype(np.float32), channel_names=None, intensity_unit="1"),
+                                    confidence, provenance))
+        return out
+
+    def prior(self, concept: ConceptRef) -> torch.Tensor:
+        """The concept's atlas prior (FreeSurfer ids in MNI space) on the network grid; zeros if none."""
+        ids = self.vocabulary.labels(concept, "freesurfer") if concept.concept.group != "custom" else []
+        return prior_logits(tuple(ids)) if ids else torch.zeros(NET_SHAPE)
+
+    # -- the per-scan work ----------------------------------------------------------------------
+    def affine(self, image: Volume) -> TemplateAffine:
+        """The scan's affine registration to the template (cached per scan)."""
+        key = "affine|" + fingerprint(image)
+        if key not in self._affines:
+            self._affines[key] = register_affine(image)
+            while len(self._affines) > self._cache_size:
+                self._affines.pop(next(iter(self._affines)))
+        return self._affines[key]
+
+    def network_inputs(self, volumes: list[Volume],
+                       prompts: Prompts | None = None) -> tuple[torch.Tensor, TemplateAffine]:
+        """The network's input channels (C, X, Y, Z) for ``volumes`` and the affine that aligned them."""
+        affine = self.affine(volumes[0])
+        net_to_scan = np.linalg.inv(affine.scan_to_template)
+        channels = []
+        for v in volumes[:2]:
+            data = normalise_intensity(require_finite(v, "image").astype(np.float32))
+            channels.append(normalise(_sample_onto(v, data, net_to_scan)))
+        if len(channels) == 1:
+            channels.append(torch.zeros(NET_SHAPE))
+        prompted = prompts is not None and (prompts.boxes_mm or prompts.points_mm)
+        box, points = self._prompt_channels(prompts, affine) if prompted else (torch.zeros(NET_SHAPE),) * 2
+        inputs = torch.cat([torch.stack([*channels, box, points]), torch.as_tensor(coordinate_channels())])
+        return inputs.float(), affine
+
+    def training_pair(self, image: Volume, mask: Volume) -> tuple[torch.Tensor, torch.Tensor]:
+        """Network inputs of ``image`` and its ``mask`` as a soft target on the network grid (fine-tuning)."""
+        inputs, affine = self.network_inputs([image])
+        net_to_scan = np.linalg.inv(affine.scan_to_template)
+        target = _sample_onto(mask, (np.asarray(mask.array) > 0).astype(np.float32), net_to_scan)
+        return inputs, target
+
+    def encode(self, volumes: list[Volume], prompts: Prompts | None = None, model: LoadedNet3D | None = None,
+               source: str = "shipped") -> _Encoded:
+        """Register, resample onto the network grid and run the encoder-decoder (cached per scan and weights)."""
+        model = model or self.model
+        prompted = prompts is not None and (prompts.boxes_mm or prompts.points_mm)
+        key = source + "|" + "|".join(fingerprint(v) for v in volumes[:2])
+        if not prompted and key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        inputs, affine = self.network_inputs(volumes, prompts)
+        start = time.perf_counter()
+        with torch.no_grad():
+            features = model.net.features(inputs[None])
+        encoded = _Encoded(affine, features, time.perf_counter() - start)
+        if not prompted:
+            self._cache[key] = encoded
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return encoded
+
+    @staticmethod
+    def _prompt_channels(prompts: Prompts, affine: TemplateAffine) -> tuple[torch.Tensor, torch.Tensor]:
+        """Boxes (world mm of the scan) as the box of their corners on the network grid; points as voxels."""
+        to_net = np.linalg.inv(net_affine()) @ affine.scan_to_template
+        box, points = torch.zeros(NET_SHAPE), torch.zeros(NET_SHAPE)
+        upper = np.array(NET_SHAPE) - 1
+        for b in prompts.boxes_mm:
+            lo_mm, hi_mm = np.array(b[:3]), np.array(b[3:])
+            corners = np.array([[x, y, z, 1.0] for x in (lo_mm[0], hi_mm[0]) for y in (lo_mm[1], hi_mm[1])
+                                for z in (lo_mm[2], hi_mm[2])])
+            vox = (to_net @ corners.T)[:3]
+            lo = np.clip(np.floor(vox.min(1)), 0, upper).astype(int)
+            hi = np.clip(np.ceil(vox.max(1)), 0, upper).astype(int) + 1
+            box[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = 1
+        for p in prompts.points_mm:
+            v = np.round(to_net @ np.r_[np.asarray(p, float), 1.0])[:3].astype(int)
+            if np.all((v >= 0) & (v <= upper)):
+                points[tuple(v)] = 1
+        return box, points
+
+    @staticmethod
+    def _scan_grid(image: Volume, affine: TemplateAffine) -> torch.Tensor:
+        """grid_sample coordinates on the network grid of every voxel of ``image`` (1, X, Y, Z, 3)."""
+        matrix = torch.as_tensor(np.linalg.inv(net_affine()) @ affine.scan_to_template @ image.affine,
+                                 dtype=torch.float32)
+        shape = image.shape[:3]
+        axes = [torch.arange(n, dtype=torch.float32) for n in shape]
+        i, j, k = torch.meshgrid(*axes, indexing="ij")
+        vox = torch.stack([matrix[a, 0] * i + matrix[a, 1] * j + matrix[a, 2] * k + matrix[a, 3] for a in range(3)], -1)
+        size = torch.tensor(NET_SHAPE, dtype=torch.float32)
+        return (2 * vox / (size - 1) - 1).flip(-1)[None]

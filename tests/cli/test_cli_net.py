@@ -1,0 +1,67 @@
+"""The 3D network from the command line: eval, lesion eval, train configs, fine-tuning a new concept."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from tests.cli.test_cli import assert_one_line_error, vp
+from voxelprompt.evaluation.cases import make_case
+from voxelprompt.volume import save
+
+
+def test_eval_net_against_atlas_needs_no_more_than_the_install():
+    report = json.loads(vp("eval", "--engine", "net", "--seeds", "31", "--template", "icbm2009c-brain",
+                           "--structure", "left lateral ventricle", "--structure", "right thalamus", "--json").stdout)
+    assert report["engine"] == "net" and len(report["cases"]) == 1
+    assert report["mean_dice"] > 0.4
+
+
+def test_eval_lesions_reports_dice_and_the_absent_rate():
+    report = json.loads(vp("eval", "--engine", "net", "--lesions", "--seeds", "32", "--template",
+                           "icbm2009c-brain", "--json").stdout)
+    assert report["concept"] == "lesion"
+    assert len(report["lesion_cases"]) == 1 and len(report["lesion_free_cases"]) == 1
+    assert 0.0 <= report["mean_lesion_dice"] <= 1.0
+    assert report["absent_rate_lesion_free"] in (0.0, 1.0)
+
+
+def test_train_config_errors_are_one_line(tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"model": "text3d", "steps": 2, "epochs": 3}))
+    assert_one_line_error(vp("train", config, "--output", tmp_path / "run", check=False), "epochs")
+    config.write_text(json.dumps({"model": "unet9"}))
+    assert_one_line_error(vp("train", config, "--output", tmp_path / "run", check=False), "unknown model")
+    assert_one_line_error(vp("eval", "--engine", "atlas", "--weights", config, check=False), "net engine only")
+
+
+def test_finetune_teaches_a_new_concept_that_segment_then_finds(tmp_path):
+    images, labels = tmp_path / "images", tmp_path / "labels"
+    images.mkdir()
+    labels.mkdir()
+    for k, seed in enumerate((601, 602)):
+        case = make_case(seed, "icbm2009c-brain", contrast="t1")
+        lab = np.asarray(case.labels.array)
+        save(case.image, images / f"case{k}.nii.gz")
+        save(case.labels.with_array(np.isin(lab, (11, 12)).astype(np.uint8)), labels / f"case{k}_mask.nii.gz")
+    env = {**os.environ, "VOXELPROMPT_HOME": str(tmp_path / "home")}
+    cmd = [sys.executable, "-m", "voxelprompt"]
+    proc = subprocess.run([*cmd, "finetune", "--images", images, "--labels", labels,
+                           "--concept", "left dorsal striatum", "--output", tmp_path / "striatum.safetensors",
+                           "--steps", "12", "--holdout", "0.5", "--json"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["train_volumes"] == 1 and report["heldout_volumes"] == 1 and report["frozen"] == "encoder"
+    assert 0.0 <= report["heldout_dice_before"] <= 1.0 and 0.0 <= report["heldout_dice_after"] <= 1.0
+    proc = subprocess.run([*cmd, "segment", images / "case1.nii.gz", "--concept", "left dorsal striatum",
+                           "--output", tmp_path / "out", "--json"], capture_output=True, text=True, timeout=300,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)["results"][0]
+    assert result["engine"] == "net" and result["status"] == "segmented"
+    assert result["provenance"]["weights"].endswith("striatum.safetensors")

@@ -1,0 +1,87 @@
+"""The net engine: affine read-back, routing preference, and segmentation on a held-out case."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from voxelprompt.concepts import ConceptMatcher
+from voxelprompt.engines import Router, UnsupportedConcept, available_engines
+from voxelprompt.engines.affine import itk_affine_to_ras
+from voxelprompt.engines.atlas import AtlasEngine
+from voxelprompt.engines.net import NetEngine
+from voxelprompt.evaluation.cases import make_case
+from voxelprompt.evaluation.harness import truth_mask
+from voxelprompt.measure.overlap import dice
+
+
+@pytest.fixture(scope="module")
+def matcher():
+    return ConceptMatcher(use_embeddings=False)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return NetEngine()
+
+
+@pytest.fixture(scope="module")
+def case():
+    return make_case(98765, "icbm2009c-brain", contrast="inverted")
+
+
+def test_itk_affine_matches_ants_point_transform():
+    import ants
+
+    rng = np.random.default_rng(0)
+    matrix = np.eye(3) + rng.normal(0, 0.05, (3, 3))
+    params = np.r_[matrix.ravel(), rng.normal(0, 5, 3)]
+    center = rng.normal(0, 10, 3)
+    tx = ants.create_ants_transform(transform_type="AffineTransform", dimension=3)
+    tx.set_parameters(params)
+    tx.set_fixed_parameters(center)
+    ras = np.array([12.0, -30.0, 7.5])
+    lps_out = np.asarray(tx.apply_to_point(tuple(ras * [-1, -1, 1])))
+    np.testing.assert_allclose((itk_affine_to_ras(params, center) @ np.r_[ras, 1])[:3], lps_out * [-1, -1, 1],
+                               atol=1e-6)
+
+
+def test_router_uses_the_net_only_where_validated_or_named(matcher, engine):
+    router = Router([AtlasEngine(), engine])
+    tumour = matcher.match("tumor core").ref
+    if engine.validation.get("pathology_validated"):
+        assert router.pick(tumour).name == "net"
+    else:
+        with pytest.raises(UnsupportedConcept, match="not validated"):
+            router.pick(tumour)
+    assert router.pick(tumour, engine="net").name == "net"
+    for structure in engine.preferred:
+        assert router.pick(matcher.match(structure).ref).name == "net"
+    amygdala = matcher.match("left amygdala").ref
+    assert router.pick(amygdala).name == ("net" if "left amygdala" in engine.preferred else "atlas")
+    assert router.pick(amygdala, engine="net").name == "net"
+    assert [e.name for e in available_engines()] == ["atlas", "net"]
+
+
+def test_net_segments_a_held_out_case_in_its_own_grid(matcher, engine, case):
+    refs = [matcher.match(t).ref for t in ("left lateral ventricle", "right putamen", "left cerebral white matter")]
+    segs = engine.segment_many([case.image], refs)
+    for ref, seg in zip(refs, segs):
+        assert seg.engine == "net" and seg.present
+        assert seg.mask.shape == case.image.shape and np.allclose(seg.mask.affine, case.image.affine)
+        assert dice(np.asarray(seg.mask.array), truth_mask(case, ref)).value > 0.4  # shipped weights: 0.49-0.74 on eval
+        assert seg.provenance["transform"].startswith("affine")
+    # the encoding was cached: a further concept costs a readout, not a registration
+    again = engine.segment([case.image], refs[0])
+    assert again.provenance["registration_seconds"] == segs[0].provenance["registration_seconds"]
+
+
+def test_net_calls_a_clean_scan_clear_of_lesions(matcher, engine, case):
+    clean = engine.segment([case.image], matcher.match("lesion").ref)
+    assert not clean.present and not np.asarray(clean.mask.array).any()
+    assert 0.0 <= clean.provenance["presence"] < 0.5
+
+
+def test_net_refuses_pictures_and_unknown_concepts_with_reasons(matcher, engine):
+    assert "3D head scans" in engine.why_not(matcher.match("left hippocampus").ref, "US")
+    assert "not trained" in engine.why_not(matcher.match("liver").ref, "CT")

@@ -1,0 +1,97 @@
+"""Training the 3D network: reproducible, resumable, logged; fine-tuning keeps the encoder frozen."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from voxelprompt.errors import InputFileError
+from voxelprompt.vision import train3d
+from voxelprompt.vision.textnet3d import TextConditionedNet3D
+from voxelprompt.vision.train3d import Train3DConfig, finetune_text_net, mask_loss, pick_concepts
+from voxelprompt.vision.weights3d import PhraseBank, load_net3d, save_net3d
+
+
+@pytest.fixture
+def quick_bank(monkeypatch):
+    """Phrase embeddings without the text model: a fixed random unit vector per phrase."""
+
+    def for_concepts(concepts):
+        rng = np.random.default_rng(0)
+        rows = {}
+        for c in concepts:
+            v = rng.normal(size=(len(c.phrases), 384)).astype(np.float32)
+            rows[c.name] = v / np.linalg.norm(v, axis=1, keepdims=True)
+        return PhraseBank([c.name for c in concepts], rows)
+
+    monkeypatch.setattr(train3d.PhraseBank, "for_concepts", staticmethod(for_concepts))
+
+
+def test_config_rejects_unknown_keys():
+    with pytest.raises(InputFileError, match="unknown keys"):
+        Train3DConfig.from_dict({"steps": 3, "epochs": 9})
+    assert Train3DConfig.from_dict({"steps": 3}).steps == 3
+
+
+def test_concept_sampling_mixes_structures_composites_cortex_and_pathology():
+    pool = train3d.trainable_concepts()
+    picked = pick_concepts(np.random.default_rng(0), pool, 10)
+    kinds = [c.kind for c in picked]
+    assert len(picked) == 10 and len({c.name for c in picked}) == 10
+    assert kinds.count("pathology") == 2 and kinds.count("composite") == 2
+    assert sum(k == "anatomy" for k in kinds) == 6
+
+
+def test_loss_is_lower_for_the_right_mask():
+    target = torch.zeros(1, 8, 8, 8)
+    target[0, 2:6, 2:6, 2:6] = 1
+    good = (target * 20 - 10)
+    bad = -good
+    present = torch.ones(1)
+    assert mask_loss(good, torch.tensor([5.0]), target, present) < 0.2
+    assert mask_loss(bad, torch.tensor([5.0]), target, present) > 2.0
+
+
+def test_training_resumes_from_its_checkpoint(tmp_path, quick_bank):
+    config = Train3DConfig(steps=2, checkpoint_every=1, workers=0, concepts_per_step=3)
+    out = train3d.train_text_net(config, tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["steps"] == 2
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["step"] == 2
+    loaded = load_net3d(out)
+    assert "left hippocampus" in loaded.concepts and "lesion" in loaded.concepts
+    # a longer run continues from step 2, not from scratch
+    config.steps = 3
+    train3d.train_text_net(config, tmp_path)
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["step"] == 3
+
+
+def test_finetuning_adds_the_concept_and_leaves_the_encoder_unchanged(tmp_path):
+    torch.manual_seed(0)
+    start = save_net3d(TextConditionedNet3D(), tmp_path / "start.safetensors",
+                       {"left hippocampus": np.full(384, 384 ** -0.5, np.float32)}, {}, half=False)
+    x = torch.rand(7, 16, 16, 16)
+    y = torch.zeros(16, 16, 16)
+    y[4:10, 5:11, 6:12] = 1
+    out = finetune_text_net([(x, y)], "left hippocampus", tmp_path / "tuned.safetensors", steps=30,
+                            learning_rate=3e-3, start_from=start)
+    before, after = load_net3d(start), load_net3d(out)
+    for key, value in before.net.encoder.state_dict().items():
+        torch.testing.assert_close(after.net.encoder.state_dict()[key], value, atol=1e-2, rtol=1e-2)  # float16 file
+    text = torch.as_tensor(after.embedding("left hippocampus"))[None]
+    with torch.no_grad():
+        prob_after = torch.sigmoid(after.net(x[None], text)[0])[0, 0]
+        prob_before = torch.sigmoid(before.net(x[None], text)[0])[0, 0]
+
+    def dice(p):
+        m = p > 0.5
+        return float(2 * (m & (y > 0)).sum() / (m.sum() + (y > 0).sum()))
+
+    assert dice(prob_after) > 0.8 > dice(prob_before)
+
+
+def test_finetuning_without_pairs_is_an_input_error(tmp_path):
+    with pytest.raises(InputFileError, match="no labelled volumes"):
+        finetune_text_net([], "x", tmp_path / "w.safetensors")
