@@ -69,14 +69,12 @@ def finetune_volumes(images: Path, labels: Path | None, concept: str, output: Pa
     """Fine-tune the 3D network on labelled volumes; score held-out volumes before and after."""
     from voxelprompt.engines.finetuned import register_finetuned
     from voxelprompt.engines.net import NetEngine
+    from voxelprompt.vision.datasets2d import split_pairs
     from voxelprompt.vision.train3d import finetune_text_net
     from voxelprompt.volume import load
 
     pairs = volume_pairs(images, labels)
-    order = np.random.default_rng(seed).permutation(len(pairs))
-    n_held = min(max(1, round(holdout * len(pairs))), len(pairs) - 1) if len(pairs) > 1 and holdout > 0 else 0
-    held = [pairs[i] for i in order[:n_held]]
-    train = [pairs[i] for i in order[n_held:]]
+    train, held = split_pairs(pairs, holdout, seed)
     ref = custom_ref(concept)
     base = NetEngine(free_text=True)
     if not base.available():

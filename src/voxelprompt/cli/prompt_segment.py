@@ -98,7 +98,8 @@ def segment_prompted(volume, source: str, concept: str, output: Path, opts: Prom
     overlay."""
     from voxelprompt.agent.refine2d import refine
     from voxelprompt.concepts import default_matcher
-    from voxelprompt.engines.prompt2d import check_prompt, finetuned_weights, frame_picture, make_segmenter
+    from voxelprompt.engines.finetuned import finetuned_weights
+    from voxelprompt.engines.prompt2d import check_prompt, frame_picture, make_segmenter
     from voxelprompt.report.figures import save_overlay_2d
     from voxelprompt.vision.classical import mask_box
     from voxelprompt.vision.propagate import propagate

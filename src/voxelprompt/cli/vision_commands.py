@@ -78,7 +78,7 @@ def finetune(
     than 1024 px are downscaled first.
     """
     from voxelprompt.cli.finetune3d import finetune_volumes, has_volumes
-    from voxelprompt.engines.prompt2d import register_finetuned
+    from voxelprompt.engines.finetuned import register_finetuned
     from voxelprompt.evaluation.prompt2d import evaluate_pairs
     from voxelprompt.files import full_suffix
     from voxelprompt.vision.datasets2d import find_pairs, split_pairs

@@ -24,7 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from voxelprompt.concepts import ConceptRef, Vocabulary, load_vocabulary
-from voxelprompt.engines.base import Engine, Prompts, Segmentation
+from voxelprompt.engines.base import Engine, Prompts, Segmentation, require_head_scan
 from voxelprompt.errors import VoxelPromptError
 from voxelprompt.vision.templates import PROBABILISTIC, atlas_labels, template
 from voxelprompt.volume import Volume
@@ -161,9 +161,7 @@ class AtlasEngine(Engine):
         if reason:
             raise VoxelPromptError(f"atlas engine cannot segment '{concept.name}': {reason}",
                                    "ask for an anatomical brain structure")
-        if image.is_2d or not image.is_physical or np.asarray(image.array).ndim != 3:
-            raise VoxelPromptError("the atlas engine needs a single-channel 3D image with millimetre geometry",
-                                   "use a NIfTI/DICOM volume of the head (one contrast, one time point)")
+        require_head_scan(image, self.name)
         start = time.perf_counter()
         reg = self.register(image)
         atlas = self.vocabulary.atlases_for(concept)[0]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+
 from voxelprompt.concepts import ConceptRef
 from voxelprompt.errors import VoxelPromptError
 from voxelprompt.volume import Volume
@@ -60,6 +62,13 @@ class Engine(Protocol):
 
     def segment(self, volumes: list[Volume], concept: ConceptRef, prompts: Prompts | None = None) -> Segmentation:
         """Segment ``concept`` in ``volumes`` (co-registered; the first sets the output grid)."""
+
+
+def require_head_scan(image: Volume, engine: str) -> None:
+    """Refuse anything but a single-channel 3D image with millimetre geometry."""
+    if image.is_2d or not image.is_physical or np.asarray(image.array).ndim != 3:
+        raise VoxelPromptError(f"the {engine} engine needs a single-channel 3D image with millimetre geometry",
+                               "use a NIfTI/DICOM volume of the head (one contrast, one time point)")
 
 
 class Router:

@@ -24,13 +24,11 @@ import torch.nn.functional as F
 from voxelprompt.concepts import ConceptRef, load_vocabulary
 from voxelprompt.engines.affine import TemplateAffine, register_affine
 from voxelprompt.engines.atlas import fingerprint, normalise_intensity
-from voxelprompt.engines.base import Engine, Prompts, Segmentation
+from voxelprompt.engines.base import Engine, Prompts, Segmentation, require_head_scan
 from voxelprompt.engines.finetuned import finetuned_weights
 from voxelprompt.errors import VoxelPromptError
 from voxelprompt.vision.synth3d import (
-    NET_ORIGIN,
     NET_SHAPE,
-    NET_SPACING,
     coordinate_channels,
     net_affine,
     normalise,
@@ -54,8 +52,7 @@ class _Encoded:
 def _sample_onto(volume: Volume, data: np.ndarray, net_to_scan_world: np.ndarray) -> torch.Tensor:
     """``data`` (on ``volume``'s grid) sampled at every network voxel (trilinear, 0 outside)."""
     matrix = np.linalg.inv(volume.affine) @ net_to_scan_world @ net_affine()
-    ijk = torch.as_tensor(coordinate_channels() * 100.0)  # MNI mm; rebuild voxel indices from them
-    net_vox = (ijk - torch.tensor(NET_ORIGIN)[:, None, None, None]) / NET_SPACING
+    net_vox = torch.as_tensor(np.indices(NET_SHAPE, dtype=np.float32))
     m = torch.as_tensor(matrix, dtype=torch.float32)
     src = torch.einsum("ij,jxyz->ixyz", m[:3, :3], net_vox) + m[:3, 3][:, None, None, None]
     shape = torch.tensor(data.shape, dtype=torch.float32)[:, None, None, None]
@@ -150,9 +147,7 @@ class NetEngine(Engine):
             if reason:
                 raise VoxelPromptError(f"net engine cannot segment '{concept.name}': {reason}",
                                        "use --engine atlas, or fine-tune the network on it (voxelprompt finetune)")
-        if image.is_2d or not image.is_physical or np.asarray(image.array).ndim != 3:
-            raise VoxelPromptError("the net engine needs a single-channel 3D image with millimetre geometry",
-                                   "use a NIfTI/DICOM volume of the head (one contrast, one time point)")
+        require_head_scan(image, self.name)
         start = time.perf_counter()
         out, grid = [], None
         for concept in concepts:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from voxelprompt.engines.finetuned import finetuned_weights, register_finetuned  # noqa: F401
 from voxelprompt.errors import VoxelPromptError
 from voxelprompt.vision.predict2d import BoxSegmenter, OtsuSegmenter, PromptSpec
 from voxelprompt.volume import Volume

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -24,6 +25,9 @@ from voxelprompt.errors import InputFileError
 
 PICTURES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MASK_SUFFIX = re.compile(r"(_mask(_\d+)?|_segmentation|_Segmentation)$")
+
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -103,7 +107,7 @@ def find_pairs(images: Path, labels: Path | None = None, *, concept: str = "obje
     return pairs
 
 
-def split_pairs(pairs: list[Pair], holdout: float, seed: int) -> tuple[list[Pair], list[Pair]]:
+def split_pairs(pairs: list[T], holdout: float, seed: int) -> tuple[list[T], list[T]]:
     """A reproducible (train, held-out) split; at least one pair on each side when there are two or more."""
     order = np.random.default_rng(seed).permutation(len(pairs))
     n_held = min(max(1, round(holdout * len(pairs))), len(pairs) - 1) if len(pairs) > 1 and holdout > 0 else 0

@@ -59,12 +59,16 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "config") -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise InputFileError(f"unknown keys in {source}: {', '.join(unknown)}",
-                                 f"use only: {', '.join(sorted(known))}")
-        return cls(**raw)
+        return config_from_dict(cls, raw, source)
+
+
+def config_from_dict(cls, raw: dict, source: str):
+    """``cls(**raw)`` for a config dataclass; unknown keys are an error."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise InputFileError(f"unknown keys in {source}: {', '.join(unknown)}", f"use only: {', '.join(sorted(known))}")
+    return cls(**raw)
 
 
 def read_config(path: Path) -> dict:

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from voxelprompt.errors import InputFileError
 from voxelprompt.vision.concepts3d import TrainingConcept, training_concepts
 from voxelprompt.vision.synth3d import NET_SHAPE, make_sample, present_ids, prior_logits
 from voxelprompt.vision.textnet3d import TextConditionedNet3D
+from voxelprompt.vision.train2d import config_from_dict, device
 from voxelprompt.vision.weights3d import PhraseBank, load_net3d, save_net3d, shipped_weights3d
 
 log = logging.getLogger(__name__)
@@ -63,16 +64,7 @@ class Train3DConfig:
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "config") -> Train3DConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise InputFileError(f"unknown keys in {source}: {', '.join(unknown)}",
-                                 f"use only: {', '.join(sorted(known))}")
-        return cls(**raw)
-
-
-def device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return config_from_dict(cls, raw, source)
 
 
 def trainable_concepts() -> list[TrainingConcept]:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from voxelprompt.concepts.embeddings import embed, phrase_index
 from voxelprompt.errors import InputFileError
@@ -93,11 +93,9 @@ def load_net3d(path: Path | None = None) -> LoadedNet3D:
     if not path.exists():
         raise InputFileError(f"weights file {path} does not exist", "give the path of a .safetensors file")
     try:
-        state = load_file(str(path))
-        from safetensors import safe_open
-
-        with safe_open(str(path), "pt") as f:
+        with safe_open(str(path), "pt") as f:  # one read: tensors and metadata
             metadata = dict(f.metadata() or {})
+            state = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError) as exc:
         raise InputFileError(f"cannot read weights {path}: {exc}",
                              "give a .safetensors file written by voxelprompt train") from exc
