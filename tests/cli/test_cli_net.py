@@ -21,6 +21,20 @@ def test_eval_net_against_atlas_needs_no_more_than_the_install():
     assert report["mean_dice"] > 0.4
 
 
+def test_eval_compares_with_a_saved_report_of_the_same_cases(tmp_path):
+    args = ["eval", "--engine", "net", "--template", "icbm2009c-brain", "--structure", "right thalamus"]
+    saved = tmp_path / "net.json"
+    vp(*args, "--seeds", "33", "--output", saved)
+    report = json.loads(vp(*args, "--seeds", "33", "--against", saved, "--json").stdout)
+    assert report["comparison"]["other_engine"] == "net"
+    # the same engine and cases: equal up to ANTs' multithreaded metric sampling
+    assert abs(report["comparison"]["mean_dice_difference"]) < 0.01
+    assert_one_line_error(vp(*args, "--seeds", "34", "--against", saved, check=False), "not on the same cases")
+    (tmp_path / "broken.json").write_text("{")
+    assert_one_line_error(vp(*args, "--seeds", "33", "--against", tmp_path / "broken.json", check=False),
+                          "cannot read report")
+
+
 def test_eval_lesions_reports_dice_and_the_absent_rate():
     report = json.loads(vp("eval", "--engine", "net", "--lesions", "--seeds", "32", "--template",
                            "icbm2009c-brain", "--json").stdout)

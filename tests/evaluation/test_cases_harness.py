@@ -34,3 +34,25 @@ def test_harness_scores_the_case_labels_as_perfect():
     assert report["mean_dice"] == pytest.approx(1.0)
     assert all(v["hd95_mm"] == pytest.approx(0.0) and v["nsd"] == pytest.approx(1.0)
                for v in report["structures"].values())
+
+
+def _report(engine: str, scores: list[dict[str, float]]) -> dict:
+    names = list(scores[0])
+    return {"engine": engine, "median_seconds_per_case": 1.0,
+            "cases": [{"case": f"c{k}", "seconds": 1.0, "mean_dice": sum(s.values()) / len(s),
+                       "scores": {n: {"dice": v} for n, v in s.items()}} for k, s in enumerate(scores)],
+            "structures": {n: {"dice": sum(s[n] for s in scores) / len(scores)} for n in names},
+            "mean_dice": sum(v for s in scores for v in s.values()) / (len(scores) * len(names))}
+
+
+def test_comparison_with_a_saved_report_of_more_structures_uses_only_the_shared_ones():
+    from voxelprompt.evaluation import compare_reports
+
+    net = _report("net", [{"a": 0.8}, {"a": 0.6}])
+    atlas = _report("atlas", [{"a": 0.5, "b": 1.0}, {"a": 0.7, "b": 1.0}])
+    cmp = compare_reports(net, atlas)["comparison"]
+    assert cmp["other_mean_dice"] == pytest.approx(0.6)  # structure b is not in the net's report
+    assert cmp["mean_dice_difference"] == pytest.approx(0.1)
+    assert [c["mean_dice"] for c in cmp["other_cases"]] == pytest.approx([0.5, 0.7])
+    with pytest.raises(ValueError, match="does not score b"):
+        compare_reports(atlas, net)

@@ -10,8 +10,9 @@ import torch
 
 from voxelprompt.errors import InputFileError
 from voxelprompt.vision import train3d
+from voxelprompt.vision.synth3d import NET_SHAPE
 from voxelprompt.vision.textnet3d import TextConditionedNet3D
-from voxelprompt.vision.train3d import Train3DConfig, finetune_text_net, mask_loss, pick_concepts
+from voxelprompt.vision.train3d import Train3DConfig, crop_box, finetune_text_net, mask_loss, pick_concepts
 from voxelprompt.vision.weights3d import PhraseBank, load_net3d, save_net3d
 
 
@@ -43,6 +44,37 @@ def test_concept_sampling_mixes_structures_composites_cortex_and_pathology():
     assert len(picked) == 10 and len({c.name for c in picked}) == 10
     assert kinds.count("pathology") == 2 and kinds.count("composite") == 2
     assert sum(k == "anatomy" for k in kinds) == 6
+
+
+def test_concept_mix_sets_the_shares_of_each_kind():
+    pool = train3d.trainable_concepts()
+    picked = pick_concepts(np.random.default_rng(1), pool, 10, {"core": 0.4, "composite": 0.1, "path": 0.4,
+                                                                 "cortex": 0.1})
+    kinds = [c.kind for c in picked]
+    assert kinds.count("pathology") == 4 and kinds.count("composite") == 1 and len(picked) == 10
+    only_path = pick_concepts(np.random.default_rng(1), pool, 3, {"path": 1.0})
+    assert [c.kind for c in only_path] == ["pathology"] * 3
+
+
+@pytest.mark.parametrize("raw, message", [({"crop": [64, 64]}, "crop"), ({"crop": [4, 64, 64]}, "crop"),
+                                          ({"crop": [64, 200, 64]}, "crop"),
+                                          ({"concept_mix": {"lesions": 1.0}}, "concept_mix"),
+                                          ({"concept_mix": {"core": 0.0}}, "concept_mix")])
+def test_config_rejects_bad_crops_and_mixes(raw, message):
+    with pytest.raises(InputFileError, match=message):
+        Train3DConfig.from_dict(raw)
+
+
+def test_crops_have_the_asked_size_lie_inside_the_grid_and_mostly_hold_a_target():
+    targets = torch.zeros(2, *NET_SHAPE)
+    targets[1, 70:76, 5:9, 40:44] = 1  # near a corner: the crop is shifted to stay inside
+    rng = np.random.default_rng(0)
+    boxes = [crop_box(rng, targets, (32, 48, 32)) for _ in range(50)]
+    for box in boxes:
+        assert [b.stop - b.start for b in box] == [32, 48, 32]
+        assert all(0 <= b.start and b.stop <= n for b, n in zip(box, NET_SHAPE))
+    holding = sum(bool(targets[(1, *box)].any()) for box in boxes)
+    assert 30 <= holding < 50  # about 80 % centred on the target, the rest anywhere
 
 
 def test_loss_is_lower_for_the_right_mask():
@@ -95,3 +127,15 @@ def test_finetuning_adds_the_concept_and_leaves_the_encoder_unchanged(tmp_path):
 def test_finetuning_without_pairs_is_an_input_error(tmp_path):
     with pytest.raises(InputFileError, match="no labelled volumes"):
         finetune_text_net([], "x", tmp_path / "w.safetensors")
+
+
+def test_training_can_start_from_given_weights_and_train_on_crops(tmp_path, quick_bank):
+    torch.manual_seed(5)
+    start = save_net3d(TextConditionedNet3D(), tmp_path / "start.safetensors",
+                       {"left hippocampus": np.full(384, 384 ** -0.5, np.float32)}, {}, half=False)
+    config = Train3DConfig(steps=1, workers=0, concepts_per_step=2, learning_rate=1e-9, crop=[32, 32, 32],
+                           init=str(start))
+    out = train3d.train_text_net(config, tmp_path / "run")
+    before, after = load_net3d(start).net.state_dict(), load_net3d(out).net.state_dict()
+    for key, value in before.items():
+        torch.testing.assert_close(after[key], value, atol=2e-3, rtol=2e-3)  # float16 file, no real step

@@ -17,7 +17,7 @@ from rich.progress import track
 
 from voxelprompt import __version__
 from voxelprompt.cli.output import fmt, print_error, print_json, print_table, stderr, stdout
-from voxelprompt.errors import VoxelPromptError
+from voxelprompt.errors import InputFileError, VoxelPromptError
 
 app = typer.Typer(
     name="voxelprompt",
@@ -358,7 +358,8 @@ def eval_command(
     template: list[str] | None = typer.Option(None, "--template", "-t", help="Case templates (repeatable)."),
     structure: list[str] | None = typer.Option(None, "--structure", help="Structures to score (repeatable)."),
     against: str | None = typer.Option(None, "--against", help="Score a second engine on the same cases and "
-                                       "compare per structure."),
+                                       "compare per structure; or give a report.json that eval --output "
+                                       "wrote for the same seeds, templates and structures."),
     lesions: bool = typer.Option(False, "--lesions", help="Score lesion finding instead: painted lesions (Dice) "
                                  "and lesion-free cases (reported absent?)."),
     weights: Path | None = typer.Option(None, "--weights", help="Network weights for the net engine "
@@ -368,6 +369,7 @@ def eval_command(
 ) -> None:
     """Score an engine on synthetic cases from real templates: Dice, HD95, NSD and time per case."""
     from voxelprompt.evaluation import DEFAULT_STRUCTURES, DEFAULT_TEMPLATES, compare_reports, run_eval
+    from voxelprompt.evaluation.harness import check_comparable
     from voxelprompt.evaluation.lesions import run_lesion_eval
     from voxelprompt.report import write_json
 
@@ -389,10 +391,17 @@ def eval_command(
                      f"{100 * report['absent_rate_lesion_free']:.0f} %", highlight=False)
         return
     structures = tuple(structure or DEFAULT_STRUCTURES)
+    saved = _saved_report(Path(against)) if against is not None and against.endswith(".json") else None
+    if saved is not None:
+        try:
+            check_comparable(saved, seed_list, templates, structures)
+        except ValueError as exc:
+            raise VoxelPromptError(f"cannot compare with {against}: {exc}",
+                                   "give the same --seeds, --template and --structure as that report") from exc
     report = run_eval(chosen, seed_list, templates=templates, structures=structures, progress=progress)
     if against is not None:
-        other = run_eval(_engine_named(against, None), seed_list, templates=templates, structures=structures,
-                         progress=progress)
+        other = saved or run_eval(_engine_named(against, None), seed_list, templates=templates,
+                                  structures=structures, progress=progress)
         report = compare_reports(report, other)
     if output is not None:
         write_json(report, output)
@@ -428,6 +437,20 @@ def _engine_named(name: str, weights: Path | None):
     if chosen is None:
         raise VoxelPromptError(f"no engine called '{name}'", "choose one of: atlas, net")
     return chosen
+
+
+def _saved_report(path: Path) -> dict:
+    """A report that ``voxelprompt eval --output`` wrote."""
+    import json
+
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputFileError(f"cannot read report {path}: {exc}",
+                             "give a report.json written by eval --output") from exc
+    if not isinstance(report, dict) or not {"engine", "cases", "structures", "mean_dice"} <= set(report):
+        raise InputFileError(f"{path} is not an eval report", "give a report.json written by eval --output")
+    return report
 
 
 def _parse_seeds(text: str) -> list[int]:

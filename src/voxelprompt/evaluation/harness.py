@@ -56,13 +56,28 @@ def run_eval(engine: Engine, seeds: Iterable[int], *, templates: tuple[str, ...]
             raise ValueError(f"structure '{text}' is not a known concept")
         refs.append(match.ref)
     results = []
-    for seed in seeds:
-        for k, name in enumerate(templates):
-            case = make_case(seed * 10 + k, name)
-            if progress:
-                progress(case.name)
-            results.append(evaluate_case(engine, case, refs, tolerance_mm))
+    for case_seed, name in planned_cases(seeds, templates):
+        case = make_case(case_seed, name)
+        if progress:
+            progress(case.name)
+        results.append(evaluate_case(engine, case, refs, tolerance_mm))
     return summarise(engine.name, results, [r.name for r in refs], tolerance_mm)
+
+
+def planned_cases(seeds: Iterable[int], templates: tuple[str, ...]) -> list[tuple[int, str]]:
+    """(case seed, template) of every case that ``run_eval`` builds for ``seeds`` and ``templates``."""
+    return [(seed * 10 + k, name) for seed in seeds for k, name in enumerate(templates)]
+
+
+def check_comparable(other: dict, seeds: Iterable[int], templates: tuple[str, ...], structures: Iterable[str]) -> None:
+    """Raise ``ValueError`` unless the saved report ``other`` scored the cases and structures planned here."""
+    if [(c.get("seed"), c.get("template")) for c in other["cases"]] != planned_cases(seeds, templates):
+        raise ValueError("the two reports are not on the same cases")
+    matcher = default_matcher()
+    known = {ref.name for ref in (matcher.match(s).ref for s in structures) if ref is not None}
+    missing = sorted(known - set(other["structures"]))
+    if missing:
+        raise ValueError(f"the other report does not score {', '.join(missing)}")
 
 
 def summarise(engine: str, results: list[CaseResult], structures: list[str], tolerance_mm: float) -> dict:
@@ -88,13 +103,20 @@ def compare_reports(report: dict, other: dict) -> dict:
     """``report`` with a ``comparison`` against ``other`` (another engine on the same cases)."""
     if [c["case"] for c in report["cases"]] != [c["case"] for c in other["cases"]]:
         raise ValueError("the two reports are not on the same cases")
+    missing = sorted(set(report["structures"]) - set(other["structures"]))
+    if missing:
+        raise ValueError(f"the other report does not score {', '.join(missing)}")
+    structures = list(report["structures"])
     per = {s: {"dice": v["dice"], "other_dice": other["structures"][s]["dice"],
                "difference": v["dice"] - other["structures"][s]["dice"]}
            for s, v in report["structures"].items()}
+    # a saved report may score more structures: its means are taken over this report's structures
+    case_dice = [[c["scores"][s]["dice"] for s in structures] for c in other["cases"]]
+    other_mean = float(np.mean(case_dice))
     return {**report, "comparison": {
-        "other_engine": other["engine"], "other_mean_dice": other["mean_dice"],
+        "other_engine": other["engine"], "other_mean_dice": other_mean,
         "other_median_seconds_per_case": other["median_seconds_per_case"],
-        "mean_dice_difference": report["mean_dice"] - other["mean_dice"],
+        "mean_dice_difference": report["mean_dice"] - other_mean,
         "structures": per, "better": [s for s, v in per.items() if v["difference"] > 0],
-        "other_cases": [{"case": c["case"], "seconds": c["seconds"], "mean_dice": c["mean_dice"]}
-                        for c in other["cases"]]}}
+        "other_cases": [{"case": c["case"], "seconds": c["seconds"], "mean_dice": float(np.mean(d))}
+                        for c, d in zip(other["cases"], case_dice)]}}

@@ -79,7 +79,7 @@ def save_net3d(net: TextConditionedNet3D, path: Path, concepts: dict[str, np.nda
     """Write weights + concept embeddings atomically (float16 by default: half the size)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     dtype = torch.float16 if half else torch.float32
-    state = {k: v.detach().to(dtype).contiguous() for k, v in net.state_dict().items()}
+    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in net.state_dict().items()}
     state[EMBEDDINGS_KEY] = torch.as_tensor(np.stack(list(concepts.values()))).to(torch.float16)
     meta = {"architecture": "TextConditionedNet3D", "concepts": json.dumps(list(concepts)), **metadata}
     with atomic_path(path) as tmp:
