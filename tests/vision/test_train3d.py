@@ -59,7 +59,10 @@ def test_concept_mix_sets_the_shares_of_each_kind():
 @pytest.mark.parametrize("raw, message", [({"crop": [64, 64]}, "crop"), ({"crop": [4, 64, 64]}, "crop"),
                                           ({"crop": [64, 200, 64]}, "crop"),
                                           ({"concept_mix": {"lesions": 1.0}}, "concept_mix"),
-                                          ({"concept_mix": {"core": 0.0}}, "concept_mix")])
+                                          ({"concept_mix": {"core": 0.0}}, "concept_mix"),
+                                          ({"concept_mix": {"core": "half"}}, "concept_mix"),
+                                          ({"concept_mix": [0.5]}, "concept_mix"), ({"crop": 64}, "crop"),
+                                          ({"crop": [64.5, 64, 64]}, "crop")])
 def test_config_rejects_bad_crops_and_mixes(raw, message):
     with pytest.raises(InputFileError, match=message):
         Train3DConfig.from_dict(raw)

@@ -73,11 +73,15 @@ class Train3DConfig:
     crop: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.concept_mix) - set(DEFAULT_MIX))
-        if unknown or any(v < 0 for v in self.concept_mix.values()) or sum(self.concept_mix.values()) <= 0:
-            raise InputFileError(f"concept_mix {self.concept_mix} is not valid",
+        mix = self.concept_mix
+        shares = list(mix.values()) if isinstance(mix, dict) else []
+        if (not shares or set(mix) - set(DEFAULT_MIX) or not all(isinstance(v, (int, float)) and v >= 0 for v in shares)
+                or sum(shares) <= 0):
+            raise InputFileError(f"concept_mix {mix} is not valid",
                                  f"give non-negative shares for {', '.join(DEFAULT_MIX)}")
-        if self.crop and (len(self.crop) != 3 or any(not 8 <= c <= n for c, n in zip(self.crop, NET_SHAPE))):
+        crop = self.crop
+        if not isinstance(crop, list) or (crop and (len(crop) != 3 or not all(
+                isinstance(c, int) and 8 <= c <= n for c, n in zip(crop, NET_SHAPE)))):
             raise InputFileError(f"crop {self.crop} is not valid",
                                  f"give [] or three sizes from 8 up to {list(NET_SHAPE)}")
 
