@@ -24,8 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from voxelprompt.concepts import ConceptRef, Vocabulary, load_vocabulary
-from voxelprompt.engines.base import Engine, Prompts, Segmentation, require_head_scan
-from voxelprompt.errors import VoxelPromptError
+from voxelprompt.engines.base import PICTURE_MODALITIES, Engine, Prompts, Segmentation, checked_head_scan
 from voxelprompt.vision.templates import PROBABILISTIC, atlas_labels, template
 from voxelprompt.volume import Volume
 from voxelprompt.volume.checks import require_finite
@@ -149,19 +148,12 @@ class AtlasEngine(Engine):
             return f"'{c.name}' is outside the brain; the atlases cover the brain only"
         if not self.vocabulary.atlases_for(concept):
             return f"no installed atlas defines '{concept.name}'"
-        if modality in ("US", "XC", "ES", "OT", "DX", "CR", "MG"):
+        if modality in PICTURE_MODALITIES:
             return f"the atlas engine needs a 3D head scan, not {modality}"
         return ""
 
     def segment(self, volumes: list[Volume], concept: ConceptRef, prompts: Prompts | None = None) -> Segmentation:
-        if not volumes:
-            raise VoxelPromptError("no image given", "pass the scan to segment")
-        image = volumes[0]
-        reason = self.why_not(concept, image.metadata.modality)
-        if reason:
-            raise VoxelPromptError(f"atlas engine cannot segment '{concept.name}': {reason}",
-                                   "ask for an anatomical brain structure")
-        require_head_scan(image, self.name)
+        image = checked_head_scan(self, volumes, [concept], "ask for an anatomical brain structure")
         start = time.perf_counter()
         reg = self.register(image)
         atlas = self.vocabulary.atlases_for(concept)[0]

@@ -64,11 +64,26 @@ class Engine(Protocol):
         """Segment ``concept`` in ``volumes`` (co-registered; the first sets the output grid)."""
 
 
-def require_head_scan(image: Volume, engine: str) -> None:
-    """Refuse anything but a single-channel 3D image with millimetre geometry."""
+PICTURE_MODALITIES = ("US", "XC", "ES", "OT", "DX", "CR", "MG")  # 2D pictures, not head scans
+
+
+def checked_head_scan(engine: Engine, volumes: list[Volume], concepts: list[ConceptRef], hint: str) -> Volume:
+    """``volumes[0]`` once ``engine`` accepts every concept on it and it is a single-channel 3D head scan.
+
+    Refusals are ``VoxelPromptError``s naming the engine, the concept and its ``why_not`` reason,
+    with ``hint`` as what to do instead.
+    """
+    if not volumes:
+        raise VoxelPromptError("no image given", "pass the scan to segment")
+    image = volumes[0]
+    for concept in concepts:
+        reason = engine.why_not(concept, image.metadata.modality)
+        if reason:
+            raise VoxelPromptError(f"{engine.name} engine cannot segment '{concept.name}': {reason}", hint)
     if image.is_2d or not image.is_physical or np.asarray(image.array).ndim != 3:
-        raise VoxelPromptError(f"the {engine} engine needs a single-channel 3D image with millimetre geometry",
+        raise VoxelPromptError(f"the {engine.name} engine needs a single-channel 3D image with millimetre geometry",
                                "use a NIfTI/DICOM volume of the head (one contrast, one time point)")
+    return image
 
 
 class Router:

@@ -24,9 +24,8 @@ import torch.nn.functional as F
 from voxelprompt.concepts import ConceptRef, load_vocabulary
 from voxelprompt.engines.affine import TemplateAffine, register_affine
 from voxelprompt.engines.atlas import fingerprint, normalise_intensity
-from voxelprompt.engines.base import Engine, Prompts, Segmentation, require_head_scan
+from voxelprompt.engines.base import PICTURE_MODALITIES, Engine, Prompts, Segmentation, checked_head_scan
 from voxelprompt.engines.finetuned import finetuned_weights
-from voxelprompt.errors import VoxelPromptError
 from voxelprompt.vision.synth3d import (
     NET_SHAPE,
     coordinate_channels,
@@ -38,7 +37,6 @@ from voxelprompt.vision.weights3d import LoadedNet3D, load_net3d, shipped_weight
 from voxelprompt.volume import Volume
 from voxelprompt.volume.checks import require_finite
 
-PICTURE_MODALITIES = ("US", "XC", "ES", "OT", "DX", "CR", "MG")
 PREFERENCE_FILE = "textnet3d-preference.json"
 
 
@@ -139,15 +137,8 @@ class NetEngine(Engine):
     def segment_many(self, volumes: list[Volume], concepts: list[ConceptRef],
                      prompts: Prompts | None = None) -> list[Segmentation]:
         """Segment several concepts with one encoding of the scan(s)."""
-        if not volumes:
-            raise VoxelPromptError("no image given", "pass the scan to segment")
-        image = volumes[0]
-        for concept in concepts:
-            reason = self.why_not(concept, image.metadata.modality)
-            if reason:
-                raise VoxelPromptError(f"net engine cannot segment '{concept.name}': {reason}",
-                                       "use --engine atlas, or fine-tune the network on it (voxelprompt finetune)")
-        require_head_scan(image, self.name)
+        image = checked_head_scan(self, volumes, concepts,
+                                  "use --engine atlas, or fine-tune the network on it (voxelprompt finetune)")
         start = time.perf_counter()
         out, grid = [], None
         for concept in concepts:

@@ -6,8 +6,9 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from voxelprompt.errors import InputFileError
 from voxelprompt.files import atomic_path
@@ -30,16 +31,21 @@ def save_weights(net: BoxPromptNet, path: Path, metadata: dict[str, str]) -> Pat
     return path
 
 
-def load_weights(path: Path | None = None) -> BoxPromptNet:
-    """A network with the weights at ``path`` (default: the shipped ones), in eval mode."""
-    path = path or shipped_weights()
+def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a weights file in one read; a missing or unreadable file is an input error."""
     if not path.exists():
         raise InputFileError(f"weights file {path} does not exist", "give the path of a .safetensors file")
     try:
-        state = load_file(str(path))
+        with safe_open(str(path), "pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
     except (SafetensorError, OSError) as exc:
-        raise InputFileError(f"cannot read weights {path}: {exc}", "give a .safetensors file written by voxelprompt") \
-            from exc
+        raise InputFileError(f"cannot read weights {path}: {exc}",
+                             "give a .safetensors file written by voxelprompt") from exc
+
+
+def load_weights(path: Path | None = None) -> BoxPromptNet:
+    """A network with the weights at ``path`` (default: the shipped ones), in eval mode."""
+    state, _ = read_safetensors(path or shipped_weights())
     net = BoxPromptNet()
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:

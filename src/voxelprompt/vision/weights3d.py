@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from voxelprompt.concepts.embeddings import embed, phrase_index
@@ -24,6 +23,7 @@ from voxelprompt.errors import InputFileError
 from voxelprompt.files import atomic_path
 from voxelprompt.vision.concepts3d import TrainingConcept
 from voxelprompt.vision.textnet3d import TextConditionedNet3D
+from voxelprompt.vision.weights import read_safetensors
 
 SHIPPED3D = "textnet3d.safetensors"
 EMBEDDINGS_KEY = "concepts.embeddings"
@@ -90,15 +90,7 @@ def save_net3d(net: TextConditionedNet3D, path: Path, concepts: dict[str, np.nda
 def load_net3d(path: Path | None = None) -> LoadedNet3D:
     """The network at ``path`` (default: the shipped weights) in eval mode, float32."""
     path = path or shipped_weights3d()
-    if not path.exists():
-        raise InputFileError(f"weights file {path} does not exist", "give the path of a .safetensors file")
-    try:
-        with safe_open(str(path), "pt") as f:  # one read: tensors and metadata
-            metadata = dict(f.metadata() or {})
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError) as exc:
-        raise InputFileError(f"cannot read weights {path}: {exc}",
-                             "give a .safetensors file written by voxelprompt train") from exc
+    state, metadata = read_safetensors(path)
     if metadata.get("architecture") != "TextConditionedNet3D" or EMBEDDINGS_KEY not in state:
         raise InputFileError(f"weights {path} are not for the 3D network",
                              "give weights written by `voxelprompt train` with a text3d config")
