@@ -56,13 +56,24 @@ def test_concept_mix_sets_the_shares_of_each_kind():
     assert [c.kind for c in only_path] == ["pathology"] * 3
 
 
+def test_a_lesion_share_always_draws_the_union_lesion_concept_and_path_the_others():
+    pool = train3d.trainable_concepts()
+    for seed in range(5):
+        picked = pick_concepts(np.random.default_rng(seed), pool, 4, {"core": 0.25, "lesion": 0.5, "path": 0.25})
+        names = [c.name for c in picked]
+        assert names.count("lesion") == 1 and len(set(names)) == len(names) == 3
+        assert sum(c.kind == "pathology" for c in picked) == 2 and sum(c.kind == "anatomy" for c in picked) == 1
+
+
 @pytest.mark.parametrize("raw, message", [({"crop": [64, 64]}, "crop"), ({"crop": [4, 64, 64]}, "crop"),
                                           ({"crop": [64, 200, 64]}, "crop"),
                                           ({"concept_mix": {"lesions": 1.0}}, "concept_mix"),
                                           ({"concept_mix": {"core": 0.0}}, "concept_mix"),
                                           ({"concept_mix": {"core": "half"}}, "concept_mix"),
                                           ({"concept_mix": [0.5]}, "concept_mix"), ({"crop": 64}, "crop"),
-                                          ({"crop": [64.5, 64, 64]}, "crop")])
+                                          ({"crop": [64.5, 64, 64]}, "crop"),
+                                          ({"p_label_contrast": 1.5}, "p_label_contrast"),
+                                          ({"p_label_contrast": "most"}, "p_label_contrast")])
 def test_config_rejects_bad_crops_and_mixes(raw, message):
     with pytest.raises(InputFileError, match=message):
         Train3DConfig.from_dict(raw)

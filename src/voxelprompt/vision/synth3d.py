@@ -273,8 +273,14 @@ def indicator(ids: tuple[int, ...], labels: np.ndarray) -> np.ndarray:
 
 
 def make_sample(rng: np.random.Generator, concepts: list[TrainingConcept], *, deformation_mm: float = 4.5,
-                p_pathology: float = 0.5, p_second: float = 0.2, p_prompt: float = 0.1) -> Sample3D:
-    """One training volume on the network grid with soft targets for ``concepts``."""
+                p_pathology: float = 0.5, p_second: float = 0.2, p_prompt: float = 0.1,
+                p_label_contrast: float = 0.5) -> Sample3D:
+    """One training volume on the network grid with soft targets for ``concepts``.
+
+    ``p_label_contrast`` of the images are SynthSeg-style (every label its own intensity); the others
+    are the real T1 under a random contrast, where tissue keeps its real texture and pathology stands
+    out from it as it does in a scan.
+    """
     anat = anatomy()
     grid = anat.to_grid(sample_grid(rng, deformation_mm))
     lab_t = torch.as_tensor(anat.labels.astype(np.float32))[None]
@@ -287,7 +293,7 @@ def make_sample(rng: np.random.Generator, concepts: list[TrainingConcept], *, de
     head = (t1 > 0.03) if keep_skull else brain
 
     def one_contrast() -> torch.Tensor:
-        if rng.random() < 0.5:
+        if rng.random() < 1.0 - p_label_contrast:
             img = random_remap(rng, t1.clamp(0, 1)) * head
         else:
             img = label_contrast(rng, labels, brain)

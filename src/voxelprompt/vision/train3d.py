@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int, float], None]
 CORE_MAX_ID = 100  # FreeSurfer aseg ids (subcortical, ventricles, white matter, cerebellum)
 DEFAULT_MIX = {"core": 0.5, "composite": 0.2, "path": 0.2, "cortex": 0.1}
+MIX_GROUPS = ("core", "composite", "path", "cortex", "lesion")
+ANY_LESION = "lesion"  # the union of every pathology label
 TRAINED_ON = "synthetic volumes from FreeSurfer cvs_avg35 aparc+aseg and ICBM 2009a"
 P_CROP_ON_TARGET = 0.8  # crops centred on a voxel of a present target; the others anywhere
 
@@ -51,8 +53,11 @@ class Train3DConfig:
         checkpoint_every: Steps between checkpoints.
         init: ``""`` (random), ``"shipped"`` (continue from the package's weights) or a weights path.
         workers: Processes that generate volumes while the network trains.
-        concept_mix: Shares of single aseg structures (``core``), composites, pathology (``path``)
-            and cortical regions among each step's concepts.
+        concept_mix: Shares of single aseg structures (``core``), composites, pathology (``path``),
+            cortical regions and the union concept "lesion" (``lesion``; when it has a share, ``path``
+            draws from the other pathology concepts) among each step's concepts.
+        p_label_contrast: Fraction of images drawn SynthSeg-style (each label its own intensity)
+            rather than from the real T1 under a random contrast.
         crop: ``[]`` trains on the whole network grid; ``[X, Y, Z]`` on a crop of that size (a
             fully convolutional network infers on the whole grid), centred on a target structure
             most of the time: several times faster steps on a CPU.
@@ -71,14 +76,18 @@ class Train3DConfig:
     workers: int = 1
     concept_mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     crop: list[int] = field(default_factory=list)
+    p_label_contrast: float = 0.5
 
     def __post_init__(self) -> None:
         mix = self.concept_mix
         shares = list(mix.values()) if isinstance(mix, dict) else []
-        if (not shares or set(mix) - set(DEFAULT_MIX) or not all(isinstance(v, (int, float)) and v >= 0 for v in shares)
+        if (not shares or set(mix) - set(MIX_GROUPS) or not all(isinstance(v, (int, float)) and v >= 0 for v in shares)
                 or sum(shares) <= 0):
             raise InputFileError(f"concept_mix {mix} is not valid",
-                                 f"give non-negative shares for {', '.join(DEFAULT_MIX)}")
+                                 f"give non-negative shares for {', '.join(MIX_GROUPS)}")
+        if not isinstance(self.p_label_contrast, (int, float)) or not 0 <= self.p_label_contrast <= 1:
+            raise InputFileError(f"p_label_contrast {self.p_label_contrast} is not valid",
+                                 "give a fraction from 0 to 1")
         crop = self.crop
         if not isinstance(crop, list) or (crop and (len(crop) != 3 or not all(
                 isinstance(c, int) and 8 <= c <= n for c, n in zip(crop, NET_SHAPE)))):
@@ -100,10 +109,12 @@ def pick_concepts(rng: np.random.Generator, pool: Sequence[TrainingConcept], n: 
                   mix: dict[str, float] | None = None) -> list[TrainingConcept]:
     """``n`` distinct concepts: aseg structures, composites, cortical regions and pathology in ``mix``'s shares."""
     mix = mix or DEFAULT_MIX
+    own_lesion_share = mix.get("lesion", 0.0) > 0
     groups = {"core": [c for c in pool if c.kind == "anatomy" and max(c.ids) < CORE_MAX_ID],
               "composite": [c for c in pool if c.kind == "composite"],
-              "path": [c for c in pool if c.kind == "pathology"],
-              "cortex": [c for c in pool if c.kind == "anatomy" and max(c.ids) >= CORE_MAX_ID]}
+              "path": [c for c in pool if c.kind == "pathology" and not (own_lesion_share and c.name == ANY_LESION)],
+              "cortex": [c for c in pool if c.kind == "anatomy" and max(c.ids) >= CORE_MAX_ID],
+              "lesion": [c for c in pool if c.name == ANY_LESION]}
     total = sum(mix.values())
     counts = {g: int(n * mix.get(g, 0.0) / total) for g in groups}
     for g in sorted(groups, key=lambda g: -mix.get(g, 0.0)):  # the remainder goes to the largest shares
@@ -171,7 +182,7 @@ class SampleStream(torch.utils.data.IterableDataset):
             if rng.random() < 0.1:
                 concepts = concepts[:1]
             s = make_sample(rng, concepts, deformation_mm=self.config.deformation_mm,
-                            p_pathology=self.config.p_pathology)
+                            p_pathology=self.config.p_pathology, p_label_contrast=self.config.p_label_contrast)
             inputs, targets, present = s.inputs, s.targets, s.present
             box = tuple(slice(0, n) for n in NET_SHAPE)
             if self.config.crop:
