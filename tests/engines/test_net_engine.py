@@ -69,7 +69,7 @@ def test_net_segments_a_held_out_case_in_its_own_grid(matcher, engine, case):
     for ref, seg in zip(refs, segs):
         assert seg.engine == "net" and seg.present
         assert seg.mask.shape == case.image.shape and np.allclose(seg.mask.affine, case.image.affine)
-        assert dice(np.asarray(seg.mask.array), truth_mask(case, ref)).value > 0.4  # shipped weights: 0.49-0.74 on eval
+        assert dice(np.asarray(seg.mask.array), truth_mask(case, ref)).value > 0.75  # deformed prior: 0.85-0.9 on eval
         assert seg.provenance["transform"].startswith("affine")
     # the encoding was cached: a further concept costs a readout, not a registration
     again = engine.segment([case.image], refs[0])

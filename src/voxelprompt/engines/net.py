@@ -6,6 +6,14 @@ the network's encoder-decoder. Per concept: a query-voxel product (milliseconds)
 score, and the probability carried back onto the scan's own grid through the same affine, then
 thresholded at 0.5. A concept without an atlas prior (pathology, fine-tuned concepts) that the
 presence score calls absent gets an empty mask and ``present=False``.
+
+A concept the FreeSurfer label map defines (anatomy) is read from the atlas prior itself once
+that prior has been aligned deformably to this scan at test time (``vision.deform3d``: a smooth
+displacement on the network grid, optimised by local cross-correlation against the template
+repainted in the scan's contrast). The 1 mm label map is sampled through the affine and that
+displacement at every voxel of the scan, so the mask has the scan's resolution, not the network's
+2 mm. The CPU-trained network adds nothing measurable over its prior for anatomy, so it is not
+used there; ``deformable=False`` restores the network readout for every concept.
 """
 
 from __future__ import annotations
@@ -20,12 +28,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 
 from voxelprompt.concepts import ConceptRef, load_vocabulary
 from voxelprompt.engines.affine import TemplateAffine, register_affine
-from voxelprompt.engines.atlas import fingerprint, normalise_intensity
+from voxelprompt.engines.atlas import AtlasEngine, _Registration, fingerprint, normalise_intensity
 from voxelprompt.engines.base import PICTURE_MODALITIES, Engine, Prompts, Segmentation, checked_head_scan
 from voxelprompt.engines.finetuned import finetuned_weights
+from voxelprompt.vision.deform3d import align_prior
 from voxelprompt.vision.synth3d import (
     NET_SHAPE,
     coordinate_channels,
@@ -65,8 +75,10 @@ class NetEngine(Engine):
     name = "net"
 
     def __init__(self, weights: Path | None = None, *, threshold: float = 0.5, presence_threshold: float = 0.5,
-                 cache_size: int = 2, free_text: bool = False) -> None:
+                 cache_size: int = 2, free_text: bool = False, deformable: bool = True) -> None:
         self.weights = weights
+        self.deformable = deformable  # align the atlas prior deformably at test time (vision.deform3d)
+        self._deformed: OrderedDict[str, _Registration] = OrderedDict()
         self.free_text = free_text  # also take concepts the network never saw, by their sentence embedding
         self.vocabulary = load_vocabulary()
         self.threshold = threshold
@@ -142,6 +154,9 @@ class NetEngine(Engine):
         start = time.perf_counter()
         out, grid = [], None
         for concept in concepts:
+            if self.deformable and self._atlas_defined(concept):
+                out.append(self._segment_by_prior(image, concept, start))
+                continue
             model, source = self.model_for(concept.name)
             encoded = self.encode(volumes, prompts, model, source)
             text = torch.as_tensor(model.embedding(concept.name))[None]
@@ -170,6 +185,44 @@ class NetEngine(Engine):
                                     image.with_array(prob.astype(np.float32), channel_names=None, intensity_unit="1"),
                                     confidence, provenance))
         return out
+
+    def _atlas_defined(self, concept: ConceptRef) -> bool:
+        """Whether the FreeSurfer label map defines ``concept`` (and no fine-tuned weights replace it)."""
+        if concept.concept.group == "custom" or (self.weights is None and finetuned_weights(concept.name, kind="3d")):
+            return False
+        return bool(self.vocabulary.labels(concept, "freesurfer")) and bool(self.prior(concept).abs().max() > 0)
+
+    def deformed_prior(self, image: Volume) -> _Registration:
+        """Atlas (MNI) coordinates of every scan voxel: the affine, then the test-time deformation (cached)."""
+        key = fingerprint(image)
+        if key in self._deformed:
+            self._deformed.move_to_end(key)
+            return self._deformed[key]
+        affine = self.affine(image)
+        data = normalise_intensity(require_finite(image, "image").astype(np.float32))
+        on_grid = normalise(_sample_onto(image, data, np.linalg.inv(affine.scan_to_template)))
+        deformation = align_prior(on_grid)
+        world = _atlas_points(image, affine.scan_to_template, deformation.displacement_mm.numpy())
+        reg = _Registration(world, affine.template, affine.seconds + deformation.seconds,
+                            "affine (Mattes MI) + test-time deformation", "local NCC on the repainted template")
+        self._deformed[key] = reg
+        while len(self._deformed) > self._cache_size:
+            self._deformed.popitem(last=False)
+        return reg
+
+    def _segment_by_prior(self, image: Volume, concept: ConceptRef, start: float) -> Segmentation:
+        """An atlas-defined concept: the 1 mm label map read through the deformed prior at the scan's resolution."""
+        reg = self.deformed_prior(image)
+        ids = self.vocabulary.labels(concept, "freesurfer")
+        prob = AtlasEngine._sample_indicator(reg, "freesurfer", ids)
+        mask = prob >= self.threshold
+        present = bool(mask.any())
+        provenance = {"template": reg.template, "atlas": "freesurfer", "labels": ids, "transform": reg.transform,
+                      "metric": reg.metric, "registration_seconds": round(reg.seconds, 2),
+                      "seconds": round(time.perf_counter() - start, 2)}
+        return Segmentation(image.with_array(mask, channel_names=None, intensity_unit="label"), concept, self.name,
+                            present, image.with_array(prob.astype(np.float32), channel_names=None, intensity_unit="1"),
+                            float(prob[mask].mean()) if present else 0.0, provenance)
 
     def prior(self, concept: ConceptRef) -> torch.Tensor:
         """The concept's atlas prior (FreeSurfer ids in MNI space) on the network grid; zeros if none."""
@@ -260,3 +313,15 @@ class NetEngine(Engine):
         vox = torch.stack([matrix[a, 0] * i + matrix[a, 1] * j + matrix[a, 2] * k + matrix[a, 3] for a in range(3)], -1)
         size = torch.tensor(NET_SHAPE, dtype=torch.float32)
         return (2 * vox / (size - 1) - 1).flip(-1)[None]
+
+
+def _atlas_points(image: Volume, scan_to_template: np.ndarray, displacement_mm: np.ndarray) -> np.ndarray:
+    """(X, Y, Z, 3) atlas RAS mm of every voxel of ``image``: the affine, then the displacement on the net grid."""
+    shape = image.shape[:3]
+    ijk = np.indices(shape, dtype=np.float32).reshape(3, -1)
+    m = (scan_to_template @ image.affine).astype(np.float32)
+    q = m[:3, :3] @ ijk + m[:3, 3:4]
+    inv = np.linalg.inv(net_affine()).astype(np.float32)
+    v = inv[:3, :3] @ q + inv[:3, 3:4]
+    d = np.stack([ndimage.map_coordinates(displacement_mm[a], v, order=1, mode="nearest") for a in range(3)])
+    return (q + d).T.reshape(*shape, 3).astype(np.float32)
