@@ -9,6 +9,7 @@ from voxelprompt.concepts import ConceptMatcher
 from voxelprompt.engines import Router, UnsupportedConcept, available_engines
 from voxelprompt.engines.affine import itk_affine_to_ras
 from voxelprompt.engines.atlas import AtlasEngine
+from voxelprompt.engines.labelmap import LabelMapEngine
 from voxelprompt.engines.net import NetEngine
 from voxelprompt.evaluation.cases import make_case
 from voxelprompt.evaluation.harness import truth_mask
@@ -85,3 +86,12 @@ def test_net_calls_a_clean_scan_clear_of_lesions(matcher, engine, case):
 def test_net_refuses_pictures_and_unknown_concepts_with_reasons(matcher, engine):
     assert "3D head scans" in engine.why_not(matcher.match("left hippocampus").ref, "US")
     assert "not trained" in engine.why_not(matcher.match("liver").ref, "CT")
+
+
+def test_a_given_label_map_comes_before_the_preferred_net(matcher, engine, case):
+    router = Router([LabelMapEngine(case.labels), AtlasEngine(), engine])
+    putamen = matcher.match("left putamen").ref
+    assert "left putamen" in engine.preferred  # measured better than the atlas engine (preference file)
+    assert router.pick(putamen).name == "labels"
+    assert Router([AtlasEngine(), engine]).pick(putamen).name == "net"
+    assert router.pick(putamen, engine="atlas").name == "atlas"

@@ -91,8 +91,9 @@ class Router:
 
     An engine that says it ``prefers`` a concept (the network, for the concepts where the evaluation
     harness measured it above the atlas engine, and for pathology once its lesion check passed) is
-    tried first; otherwise the first engine in order that supports the concept. An engine with a
-    preference list is used for other concepts only when the caller names it.
+    tried first, except that an engine reading the user's own segmentation (``exact = True``, the
+    label map engine) always comes before it; otherwise the first engine in order that supports the
+    concept. An engine with a preference list is used for other concepts only when the caller names it.
     """
 
     @staticmethod
@@ -110,6 +111,9 @@ class Router:
         if engine is not None and not candidates:
             raise VoxelPromptError(f"no engine called '{engine}'",
                                    f"choose one of: {', '.join(e.name for e in self.engines)}")
+        for e in candidates:  # a segmentation the user gave beats any estimate
+            if getattr(e, "exact", False) and e.supports(concept, modality):
+                return e
         for e in candidates:
             prefers = getattr(e, "prefers", None)
             if prefers is not None and prefers(concept) and e.supports(concept, modality):

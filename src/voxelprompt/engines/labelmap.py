@@ -19,6 +19,7 @@ class LabelMapEngine(Engine):
     """Masks read from a label map (resampled label-preservingly onto the image grid if needed)."""
 
     name = "labels"
+    exact = True  # the user's own segmentation: the router puts it before every estimating engine
 
     def __init__(self, labels: Volume | list[Volume], vocabulary: Vocabulary | None = None, *,
                  images: list[Volume] | None = None) -> None:
