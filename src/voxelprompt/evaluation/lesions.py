@@ -2,8 +2,10 @@
 
 Each seed gives, per template, one case with lesions (1-5 white-matter lesions of 3-10 mm radius,
 or one tumour of 8-20 mm with its oedema) painted into the case's own grid, and one lesion-free
-case with another seed. The lesion intensity stands 0.2-0.5 away from the brain's median in the
-case's contrast, in either direction, with the case's own noise level on top. An engine is asked
+case with another seed. The lesion intensity stands 0.2-0.5 of the brain's intensity range away
+from the tissue it replaces (the median there, in the case's contrast), darker or brighter as the
+range allows, with noise of 2 % of the range on top, so that every lesion is visible, as a real one
+is in the sequence chosen to show it. An engine is asked
 for "lesion": the score is the Dice of its mask with the painted lesions, and, on lesion-free
 cases, whether it reports the lesion absent.
 """
@@ -50,11 +52,13 @@ def paint_lesions(case: Case, seed: int) -> tuple[Case, np.ndarray]:
         mask = blob(rng, labels.shape, centre, radii, 0.35) & (labels > 0)
         kind = "tumour"
     brain = labels > 0
-    median = float(np.median(image[brain]))
-    spread = float(np.percentile(image[brain], 99) - np.percentile(image[brain], 1))
-    relative = median / max(spread, 1e-6)
-    sign = rng.choice([-1.0, 1.0]) if 0.3 < relative < 0.7 else (1.0 if relative <= 0.3 else -1.0)
-    value = median + sign * rng.uniform(0.2, 0.5) * spread
+    lo, hi = np.percentile(image[brain], [1, 99])
+    spread = float(hi - lo)
+    around = float(np.median(image[mask])) if mask.any() else float(np.median(image[brain]))
+    step = rng.uniform(0.2, 0.5) * spread
+    fits = [s for s in (-1.0, 1.0) if lo <= around + s * step <= hi]
+    sign = rng.choice(fits) if fits else (1.0 if around - lo < hi - around else -1.0)
+    value = around + sign * step
     noise = rng.normal(0, 0.02 * spread, labels.shape).astype(np.float32)
     soft = ndimage.gaussian_filter(mask.astype(np.float32), 0.6)
     painted = (1 - soft) * image + soft * (value + noise)
