@@ -5,7 +5,8 @@ For each case of ``voxelprompt eval --lesions``: the net engine's test-time alig
 there, repainted in the scan's contrast (median scan intensity per template-intensity bin, with a
 smooth multiplicative bias fitted alongside), is the expected image. A voxel scores the distance
 of its smoothed intensity from the range of expected values within ``REACH_MM`` (so that small
-misregistrations at tissue borders do not count); lesions are the components of score > LOW that
+misregistrations at tissue borders do not count), outside the ventricles and CSF the atlas marks
+(there the templates' anatomy differs most); lesions are the components of score > LOW that
 survive an opening of ``OPEN_MM``, reach HIGH somewhere and hold at least ``MIN_ML``.
 
     python scripts/lesion_outliers.py 300 301 302      # prints a JSON summary
@@ -29,6 +30,8 @@ from voxelprompt.vision.templates import atlas_labels, template
 
 BINS, BIAS_MM, SMOOTH_MM = 64, 20.0, 1.0
 REACH_MM, OPEN_MM, ERODE_MM = 2.0, 1.5, 3.0
+CSF_IDS = (4, 5, 14, 15, 24, 31, 43, 44, 63, 72)  # ventricles, choroid plexus, CSF: not searched
+CSF_MARGIN_MM = 1.0
 LOW, HIGH, GROW, MIN_ML = 0.1, 0.3, 0.05, 0.5
 
 
@@ -66,11 +69,13 @@ def expected_image(d, t, brain, spacing):
     return bin_medians(d / bias, bins, w)[bins] * bias, bias
 
 
-def find_lesions(d, t, atlas_brain, spacing):
+def find_lesions(d, t, warped_labels, spacing):
+    atlas_brain = warped_labels > 0
     expected, bias = expected_image(d, t, atlas_brain, spacing)
     ds = ndimage.gaussian_filter(d, SMOOTH_MM / spacing)
     inner = ndimage.binary_erosion(ndimage.binary_fill_holes(ndimage.binary_dilation(atlas_brain, ball(0.5, spacing))),
                                    ball(ERODE_MM, spacing))
+    inner &= ~ndimage.binary_dilation(np.isin(warped_labels, CSF_IDS), ball(CSF_MARGIN_MM, spacing))
     nearest = ndimage.distance_transform_edt(~atlas_brain, sampling=spacing, return_distances=False,
                                              return_indices=True)
     e, b = expected[tuple(nearest)], np.maximum(bias[tuple(nearest)], 0.2)
@@ -112,7 +117,7 @@ def main(seeds: list[int]) -> dict:
                 raw = np.asarray(case.image.array, np.float32)
                 lo, hi = np.percentile(raw[raw != 0], [0.5, 99.5])
                 spacing = np.asarray(case.image.spacing, float)
-                mask = find_lesions((raw - lo) / (hi - lo), t, lab > 0, spacing)
+                mask = find_lesions((raw - lo) / (hi - lo), t, lab, spacing)
                 ml = float(mask.sum() * np.prod(spacing) / 1000)
                 if clean:
                     clean_rows.append({"case": case.name, "found_ml": round(ml, 2)})
