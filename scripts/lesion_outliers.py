@@ -26,6 +26,7 @@ from voxelprompt.engines.net import NetEngine
 from voxelprompt.evaluation.cases import make_case
 from voxelprompt.evaluation.harness import DEFAULT_TEMPLATES
 from voxelprompt.evaluation.lesions import paint_lesions
+from voxelprompt.measure.overlap import dice
 from voxelprompt.vision.templates import atlas_labels, template
 
 BINS, BIAS_MM, SMOOTH_MM = 64, 20.0, 1.0
@@ -118,13 +119,12 @@ def main(seeds: list[int]) -> dict:
                 lo, hi = np.percentile(raw[raw != 0], [0.5, 99.5])
                 spacing = np.asarray(case.image.spacing, float)
                 mask = find_lesions((raw - lo) / (hi - lo), t, lab, spacing)
-                ml = float(mask.sum() * np.prod(spacing) / 1000)
+                ml = float(mask.sum() * case.image.voxel_volume / 1000)
                 if clean:
                     clean_rows.append({"case": case.name, "found_ml": round(ml, 2)})
                 else:
-                    dice = 2 * (mask & truth).sum() / max(mask.sum() + truth.sum(), 1)
                     lesion_rows.append({"case": case.name, "kind": case.description["lesions"],
-                                        "dice": round(float(dice), 3),
+                                        "dice": round(dice(mask, truth).value, 3),
                                         "lesion_ml": round(case.description["lesion_ml"], 2),
                                         "found_ml": round(ml, 2)})
                 print(json.dumps((clean_rows if clean else lesion_rows)[-1]), file=sys.stderr, flush=True)
