@@ -27,47 +27,12 @@ from voxelprompt.evaluation.cases import make_case
 from voxelprompt.evaluation.harness import DEFAULT_TEMPLATES
 from voxelprompt.evaluation.lesions import paint_lesions
 from voxelprompt.measure.overlap import dice
+from voxelprompt.vision.lesion_residual import CSF_IDS, ball, expected_image
 from voxelprompt.vision.templates import atlas_labels, template
 
-BINS, BIAS_MM, SMOOTH_MM = 64, 20.0, 1.0
-REACH_MM, OPEN_MM, ERODE_MM = 2.0, 1.5, 3.0
-CSF_IDS = (4, 5, 14, 15, 24, 31, 43, 44, 63, 72)  # ventricles, choroid plexus, CSF: not searched
+SMOOTH_MM, REACH_MM, OPEN_MM, ERODE_MM = 1.0, 2.0, 1.5, 3.0
 CSF_MARGIN_MM = 1.0
 LOW, HIGH, GROW, MIN_ML = 0.1, 0.3, 0.05, 0.5
-
-
-def ball(radius_mm: float, spacing: np.ndarray) -> np.ndarray:
-    r = np.floor(radius_mm / spacing).astype(int)
-    g = np.indices(2 * r + 1).astype(float) - r[:, None, None, None]
-    return ((g * spacing[:, None, None, None]) ** 2).sum(0) <= radius_mm ** 2
-
-
-def smooth_within(x: np.ndarray, w: np.ndarray, sigma_mm: float, spacing: np.ndarray) -> np.ndarray:
-    s = sigma_mm / spacing
-    return ndimage.gaussian_filter(x * w, s) / np.maximum(ndimage.gaussian_filter(w.astype(np.float32), s), 1e-3)
-
-
-def bin_medians(d: np.ndarray, bins: np.ndarray, where: np.ndarray) -> np.ndarray:
-    order = np.argsort(bins[where])
-    b, v = bins[where][order], d[where][order]
-    edges = np.searchsorted(b, np.arange(BINS + 1))
-    med = np.array([np.median(v[edges[i]:edges[i + 1]]) if edges[i + 1] - edges[i] >= 20 else np.nan
-                    for i in range(BINS)])
-    ok = ~np.isnan(med)
-    return np.interp(np.arange(BINS), np.flatnonzero(ok), med[ok])
-
-
-def expected_image(d, t, brain, spacing):
-    """The template repainted in the scan's contrast, times a smooth bias fitted with it."""
-    bins = np.clip((t * (BINS - 1)).round().astype(int), 0, BINS - 1)
-    bias, w = np.ones_like(d), brain.copy()
-    for _ in range(3):
-        e = bin_medians(d / bias, bins, w)[bins]
-        r = d / bias - e
-        w = brain & (np.abs(r) < 3 * np.median(np.abs(r[brain])))
-        num, den = smooth_within(d * e, w, BIAS_MM, spacing), smooth_within(e * e, w, BIAS_MM, spacing)
-        bias = np.where(den > 1e-4, num / np.maximum(den, 1e-4), 1.0)
-    return bin_medians(d / bias, bins, w)[bins] * bias, bias
 
 
 def find_lesions(d, t, warped_labels, spacing):

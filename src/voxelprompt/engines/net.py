@@ -35,7 +35,10 @@ from voxelprompt.engines.affine import TemplateAffine, register_affine
 from voxelprompt.engines.atlas import AtlasEngine, _Registration, fingerprint, normalise_intensity
 from voxelprompt.engines.base import PICTURE_MODALITIES, Engine, Prompts, Segmentation, checked_head_scan
 from voxelprompt.engines.finetuned import finetuned_weights
+from voxelprompt.engines.residual import lesion_channels
 from voxelprompt.vision.deform3d import align_prior
+from voxelprompt.vision.lesion_residual import WORK_MM, from_working_grid
+from voxelprompt.vision.lesionnet import SHIPPED_LESION, LoadedLesionNet, shipped_lesionnet
 from voxelprompt.vision.synth3d import (
     NET_SHAPE,
     coordinate_channels,
@@ -48,6 +51,7 @@ from voxelprompt.volume import Volume
 from voxelprompt.volume.checks import require_finite
 
 PREFERENCE_FILE = "textnet3d-preference.json"
+LESION_CONCEPTS = ("lesion",)  # answered by the lesion network (vision.lesionnet) when its weights are installed
 
 
 @dataclass
@@ -157,6 +161,9 @@ class NetEngine(Engine):
             if self.deformable and self._atlas_defined(concept):
                 out.append(self._segment_by_prior(image, concept, start))
                 continue
+            if self.deformable and self._lesion_net_for(concept) is not None:
+                out.append(self._segment_lesions(image, concept, start))
+                continue
             model, source = self.model_for(concept.name)
             encoded = self.encode(volumes, prompts, model, source)
             text = torch.as_tensor(model.embedding(concept.name))[None]
@@ -209,6 +216,36 @@ class NetEngine(Engine):
         while len(self._deformed) > self._cache_size:
             self._deformed.popitem(last=False)
         return reg
+
+    def _lesion_net_for(self, concept: ConceptRef) -> LoadedLesionNet | None:
+        """The lesion network, when it answers ``concept`` (the shipped weights, not fine-tuned ones)."""
+        if concept.name not in LESION_CONCEPTS or self.weights is not None:
+            return None
+        if finetuned_weights(concept.name, kind="3d") is not None:
+            return None
+        return shipped_lesionnet()
+
+    def _segment_lesions(self, image: Volume, concept: ConceptRef, start: float) -> Segmentation:
+        """Lesions: where the scan differs from its aligned, repainted template as the lesion network learned."""
+        net = self._lesion_net_for(concept)
+        reg = self.deformed_prior(image)
+        channels = lesion_channels(image, reg)
+        spacing, shape = np.asarray(image.spacing, float), image.shape[:3]
+        prob_work = net.probability(channels)
+        kept = net.lesion_mask(prob_work, WORK_MM ** 3 / 1000)
+        prob = np.clip(from_working_grid(prob_work, spacing, shape), 0, 1)
+        near_kept = from_working_grid(ndimage.binary_dilation(kept).astype(np.float32), spacing, shape) > 0
+        mask = (prob >= net.threshold) & near_kept
+        present = bool(mask.any())
+        provenance = {"weights": SHIPPED_LESION, "template": reg.template, "transform": reg.transform,
+                      "method": "lesion network on the residual from the aligned, repainted template",
+                      "threshold": net.threshold, "min_ml": net.min_ml, "peak": net.peak,
+                      "registration_seconds": round(reg.seconds, 2),
+                      "seconds": round(time.perf_counter() - start, 2)}
+        confidence = float(prob[mask].mean()) if present else 1.0 - float(prob.max())
+        return Segmentation(image.with_array(mask, channel_names=None, intensity_unit="label"), concept, self.name,
+                            present, image.with_array(prob.astype(np.float32), channel_names=None, intensity_unit="1"),
+                            confidence, provenance)
 
     def _segment_by_prior(self, image: Volume, concept: ConceptRef, start: float) -> Segmentation:
         """An atlas-defined concept: the 1 mm label map read through the deformed prior at the scan's resolution."""

@@ -22,13 +22,19 @@ def shipped_weights() -> Path:
     return Path(str(resources.files("voxelprompt.vision") / "data" / SHIPPED))
 
 
+def write_safetensors(path: Path, state: dict[str, torch.Tensor], metadata: dict[str, str],
+                      dtype: torch.dtype | None = None) -> Path:
+    """Write tensors (on the CPU, as ``dtype`` when given) and string metadata to ``path`` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu", dtype or v.dtype).contiguous() for k, v in state.items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={k: str(v) for k, v in metadata.items()})
+    return path
+
+
 def save_weights(net: BoxPromptNet, path: Path, metadata: dict[str, str]) -> Path:
     """Write the network's weights atomically with string metadata."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata={"architecture": "BoxPromptNet", **metadata})
-    return path
+    return write_safetensors(path, net.state_dict(), {"architecture": "BoxPromptNet", **metadata})
 
 
 def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

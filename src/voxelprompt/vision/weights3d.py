@@ -16,14 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
 from voxelprompt.concepts.embeddings import embed, phrase_index
 from voxelprompt.errors import InputFileError
-from voxelprompt.files import atomic_path
 from voxelprompt.vision.concepts3d import TrainingConcept
 from voxelprompt.vision.textnet3d import TextConditionedNet3D
-from voxelprompt.vision.weights import read_safetensors
+from voxelprompt.vision.weights import read_safetensors, write_safetensors
 
 SHIPPED3D = "textnet3d.safetensors"
 EMBEDDINGS_KEY = "concepts.embeddings"
@@ -77,14 +75,11 @@ class LoadedNet3D:
 def save_net3d(net: TextConditionedNet3D, path: Path, concepts: dict[str, np.ndarray], metadata: dict[str, str],
                *, half: bool = True) -> Path:
     """Write weights + concept embeddings atomically (float16 by default: half the size)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     dtype = torch.float16 if half else torch.float32
-    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in net.state_dict().items()}
+    state = {k: v.to(dtype) for k, v in net.state_dict().items()}
     state[EMBEDDINGS_KEY] = torch.as_tensor(np.stack(list(concepts.values()))).to(torch.float16)
     meta = {"architecture": "TextConditionedNet3D", "concepts": json.dumps(list(concepts)), **metadata}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=meta)
-    return path
+    return write_safetensors(path, state, meta)
 
 
 def load_net3d(path: Path | None = None) -> LoadedNet3D:

@@ -1,0 +1,52 @@
+"""The lesion network's inputs for one scan: its aligned template and label map on the working grid.
+
+The net engine's test-time alignment (``NetEngine.deformed_prior``) gives the atlas position of
+every scan voxel. Here that map is carried onto the working grid of ``vision.lesion_residual``, the
+ICBM 2009a T1 (the template the alignment moved) and the FreeSurfer label map are read there, and
+the residual channels are computed.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+from scipy import ndimage
+
+from voxelprompt.engines.atlas import _Registration
+from voxelprompt.vision.lesion_residual import normalise_scan, residual_channels, to_working_grid
+from voxelprompt.vision.templates import atlas_labels, template
+from voxelprompt.volume import Volume
+
+TEMPLATE = "icbm2009a"
+
+
+@cache
+def _template_t1() -> tuple[np.ndarray, np.ndarray]:
+    t1 = template(TEMPLATE)
+    data = np.asarray(t1.array, np.float32)
+    data = data / np.percentile(data[data > 0.05 * data.max()], 99.5)
+    return data, np.asarray(t1.affine)
+
+
+def aligned_atlas(image: Volume, reg: _Registration) -> tuple[np.ndarray, np.ndarray]:
+    """Template T1 intensity and FreeSurfer label at every working-grid voxel of ``image``."""
+    spacing = np.asarray(image.spacing, float)
+    world = np.stack([to_working_grid(reg.world_map[..., a], spacing) for a in range(3)], -1)
+    t1, t1_affine = _template_t1()
+    labels = atlas_labels("freesurfer")
+    points = world.reshape(-1, 3).T
+    inv_t, inv_l = np.linalg.inv(t1_affine), np.linalg.inv(labels.affine)
+    vt = inv_t[:3, :3] @ points + inv_t[:3, 3:4]
+    vl = inv_l[:3, :3] @ points + inv_l[:3, 3:4]
+    t = ndimage.map_coordinates(t1, vt, order=1, cval=0.0).reshape(world.shape[:3])
+    lab = ndimage.map_coordinates(np.asarray(labels.array), vl, order=0, cval=0).reshape(world.shape[:3])
+    return np.clip(t, 0, 1.5).astype(np.float32), lab.astype(np.int16)
+
+
+def lesion_channels(image: Volume, reg: _Registration) -> np.ndarray:
+    """The residual channels (C, X, Y, Z) of ``image`` on its working grid."""
+    spacing = np.asarray(image.spacing, float)
+    scan = to_working_grid(normalise_scan(np.asarray(image.array, np.float32)), spacing)
+    t, lab = aligned_atlas(image, reg)
+    return residual_channels(scan, t, lab)

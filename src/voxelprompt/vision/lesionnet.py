@@ -1,0 +1,131 @@
+"""The lesion network: a small 3D U-Net over the residual channels of ``vision.lesion_residual``.
+
+It answers one question per voxel of the working grid: does the scan differ from its aligned,
+repainted template here because of a lesion, or because the template's anatomy differs? Its
+weights ship as ``lesionnet.safetensors`` (with ``MODEL_CARD_lesionnet.md``) and are trained by
+``scripts/train_lesionnet.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+from torch import nn
+
+from voxelprompt.errors import InputFileError
+from voxelprompt.vision.lesion_residual import CHANNELS, WORK_MM
+from voxelprompt.vision.weights import read_safetensors, write_safetensors
+
+SHIPPED_LESION = "lesionnet.safetensors"
+WIDTHS = (24, 48)  # half and quarter resolution
+FINE = 12  # channels of the full-resolution refinement
+
+
+def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv3d(cin, cout, 3, stride=stride, padding=1), nn.BatchNorm3d(cout),
+                         nn.LeakyReLU(0.1))
+
+
+class LesionNet(nn.Module):
+    """Residual channels (N, C, X, Y, Z) -> lesion logits (N, 1, X, Y, Z); any size divisible by 4.
+
+    A strided stem to half resolution, one level below it, and a full-resolution refinement that
+    sees the input channels again, so that the costly layers run on an eighth of the voxels.
+    """
+
+    def __init__(self, in_channels: int = len(CHANNELS), widths: tuple[int, int] = WIDTHS, fine: int = FINE) -> None:
+        super().__init__()
+        half, quarter = widths
+        self.stem = nn.Sequential(_conv(in_channels, half, stride=2), _conv(half, half))
+        self.low = nn.Sequential(_conv(half, quarter), _conv(quarter, quarter))
+        self.merge = _conv(half + quarter, half)
+        self.fine = nn.Sequential(_conv(in_channels + half, fine), nn.Conv3d(fine, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.stem(x)
+        b = self.low(F.max_pool3d(a, 2))
+        a = self.merge(torch.cat([a, F.interpolate(b, size=a.shape[2:], mode="trilinear", align_corners=False)], 1))
+        up = F.interpolate(a, size=x.shape[2:], mode="trilinear", align_corners=False)
+        return self.fine(torch.cat([x, up], 1))
+
+
+@dataclass
+class LoadedLesionNet:
+    net: LesionNet
+    metadata: dict[str, str]
+
+    @property
+    def threshold(self) -> float:
+        return float(self.metadata.get("threshold", 0.5))
+
+    @property
+    def min_ml(self) -> float:
+        """Smallest connected lesion (ml) reported: smaller components are dropped."""
+        return float(self.metadata.get("min_ml", 0.1))
+
+    @property
+    def peak(self) -> float:
+        """Least peak probability of a reported lesion: components never this sure of themselves are dropped."""
+        return float(self.metadata.get("peak", 0.0))
+
+    def probability(self, channels: np.ndarray) -> np.ndarray:
+        """Lesion probability on the working grid for residual ``channels`` (C, X, Y, Z)."""
+        shape = channels.shape[1:]
+        pad = [(0, (-n) % 4) for n in shape]
+        x = torch.as_tensor(np.pad(channels, [(0, 0), *pad], mode="edge"))[None]
+        with torch.no_grad():
+            p = torch.sigmoid(self.net(x))[0, 0].numpy()
+        return p[: shape[0], : shape[1], : shape[2]]
+
+    def lesion_mask(self, prob: np.ndarray, voxel_ml: float) -> np.ndarray:
+        """``prob`` thresholded, without components smaller than ``min_ml`` or never reaching ``peak``."""
+        lbl, _, ml, peaks = components(prob, self.threshold, voxel_ml)
+        return np.isin(lbl, 1 + np.flatnonzero((ml >= self.min_ml) & (peaks >= self.peak)))
+
+
+def components(prob: np.ndarray, threshold: float, voxel_ml: float):
+    """Connected components of ``prob >= threshold``: labels, count, volume (ml) and peak probability of each."""
+    lbl, n = ndimage.label(prob >= threshold)
+    if not n:
+        return lbl, 0, np.zeros(0), np.zeros(0)
+    index = np.arange(1, n + 1)
+    ml = ndimage.sum_labels(np.ones_like(prob), lbl, index) * voxel_ml
+    return lbl, n, ml, ndimage.maximum(prob, lbl, index)
+
+
+def shipped_lesion_weights() -> Path:
+    return Path(str(resources.files("voxelprompt.vision") / "data" / SHIPPED_LESION))
+
+
+def save_lesionnet(net: LesionNet, path: Path, metadata: dict[str, str]) -> Path:
+    meta = {"architecture": "LesionNet", "channels": json.dumps(CHANNELS), "work_mm": WORK_MM, **metadata}
+    return write_safetensors(path, net.state_dict(), meta, torch.float32)
+
+
+def load_lesionnet(path: Path | None = None) -> LoadedLesionNet:
+    path = path or shipped_lesion_weights()
+    state, metadata = read_safetensors(path)
+    if metadata.get("architecture") != "LesionNet":
+        raise InputFileError(f"weights {path} are not for the lesion network",
+                             "give weights written by scripts/train_lesionnet.py")
+    net = LesionNet()
+    try:
+        net.load_state_dict({k: v.float() for k, v in state.items()})
+    except RuntimeError as err:
+        raise InputFileError(f"weights {path} do not fit the lesion network ({str(err).splitlines()[0]})",
+                             "give weights written by scripts/train_lesionnet.py") from None
+    return LoadedLesionNet(net.eval(), metadata)
+
+
+@cache
+def shipped_lesionnet() -> LoadedLesionNet | None:
+    path = shipped_lesion_weights()
+    return load_lesionnet(path) if path.exists() else None

@@ -1,0 +1,64 @@
+"""Residual channels of the lesion network: the working grid and the repainted template."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from voxelprompt.vision.lesion_residual import (
+    CHANNELS,
+    expected_image,
+    from_working_grid,
+    normalise_scan,
+    residual_channels,
+    to_working_grid,
+    working_shape,
+)
+
+
+def test_working_grid_is_isotropic_and_goes_back_onto_the_scan_grid():
+    spacing = np.array([1.0, 1.0, 3.0])
+    assert working_shape((10, 10, 4), spacing) == (7, 7, 7)  # 9 mm and 9 mm span at 1.5 mm
+    x = np.indices((30, 24, 10)).astype(np.float32)
+    ramp = x[0] * 1.0 + x[2] * 3.0  # linear in mm: trilinear resampling keeps it exactly
+    work = to_working_grid(ramp, spacing)
+    assert work.shape == working_shape(ramp.shape, spacing)
+    assert work[2, 0, 4] == pytest.approx(2 * 1.5 + 4 * 1.5, abs=1e-4)
+    back = from_working_grid(work, spacing, ramp.shape)
+    np.testing.assert_allclose(back[:28, :, :9], ramp[:28, :, :9], atol=1e-3)
+
+
+def test_expected_image_repaints_a_non_monotone_contrast_under_a_bias():
+    rng = np.random.default_rng(0)
+    t = np.clip(rng.random((24, 24, 24)), 0, 1).astype(np.float32)
+    t = np.round(t * 4) / 4  # five tissues
+    d = np.interp(t, [0, 0.25, 0.5, 0.75, 1.0], [0.2, 0.9, 0.4, 0.7, 0.1]).astype(np.float32)
+    bias = np.exp(0.1 * np.linspace(-1, 1, 24))[:, None, None].astype(np.float32)
+    expected, fitted = expected_image(d * bias, t, np.ones(t.shape, bool), spacing=3.0)
+    error = np.median(np.abs(expected - d * bias))
+    assert error < 0.015 and error < 0.5 * np.median(np.abs(d * bias - d))  # the bias is mostly taken out
+    assert fitted[0].mean() < fitted[-1].mean()  # the bias's direction is found
+
+
+def test_a_painted_blob_stands_out_in_the_outlier_channel_only_where_it_is():
+    rng = np.random.default_rng(1)
+    labels = np.zeros((40, 40, 40), np.int16)
+    labels[4:36, 4:36, 4:36] = 2  # white matter
+    labels[16:24, 16:24, 4:36] = 4  # a ventricle
+    t = np.where(labels == 2, 0.9, np.where(labels == 4, 0.2, 0.0)).astype(np.float32)
+    scan = 1.0 - t + rng.normal(0, 0.01, t.shape)  # inverted contrast
+    scan[labels == 0] = 0
+    g = np.indices(t.shape) - np.array([28, 28, 20])[:, None, None, None]
+    blob = (g ** 2).sum(0) <= 9
+    scan[blob] += 0.35
+    channels = residual_channels(normalise_scan(scan.astype(np.float32)), t, labels)
+    assert channels.shape == (len(CHANNELS), 40, 40, 40)
+    outlier = channels[CHANNELS.index("outlier")]
+    assert outlier[28, 28, 20] > 0.15
+    assert outlier[8, 8, 20] < 0.02 and outlier[10, 30, 10] < 0.02
+    assert channels[CHANNELS.index("csf"), 20, 20, 20] == 1 and channels[CHANNELS.index("brain"), 0, 0, 0] == 0
+
+
+def test_residual_channels_refuse_a_scan_the_atlas_misses():
+    with pytest.raises(ValueError, match="covers none of the scan"):
+        residual_channels(np.ones((8, 8, 8), np.float32), np.ones((8, 8, 8), np.float32), np.zeros((8, 8, 8), int))

@@ -1,0 +1,60 @@
+"""The lesion network: shapes, weights round trip, and the smallest lesion it reports."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from voxelprompt.errors import InputFileError
+from voxelprompt.vision.lesion_residual import CHANNELS
+from voxelprompt.vision.lesionnet import LesionNet, LoadedLesionNet, load_lesionnet, save_lesionnet
+
+
+def test_probability_has_the_working_grid_shape_of_any_size(tmp_path):
+    torch.manual_seed(0)
+    loaded = LoadedLesionNet(LesionNet().eval(), {})
+    channels = np.random.default_rng(0).random((len(CHANNELS), 13, 18, 9)).astype(np.float32)
+    p = loaded.probability(channels)
+    assert p.shape == (13, 18, 9) and p.min() >= 0 and p.max() <= 1
+
+
+def test_weights_round_trip_with_their_settings(tmp_path):
+    torch.manual_seed(1)
+    net = LesionNet().eval()
+    path = save_lesionnet(net, tmp_path / "lesion.safetensors", {"threshold": 0.6, "min_ml": 0.3})
+    loaded = load_lesionnet(path)
+    assert loaded.threshold == 0.6 and loaded.min_ml == 0.3
+    channels = np.random.default_rng(2).random((len(CHANNELS), 16, 16, 16)).astype(np.float32)
+    np.testing.assert_allclose(loaded.probability(channels), LoadedLesionNet(net, {}).probability(channels), atol=1e-6)
+
+
+def test_lesion_mask_drops_components_below_the_smallest_volume():
+    loaded = LoadedLesionNet(LesionNet().eval(), {"threshold": "0.5", "min_ml": "0.2"})
+    prob = np.zeros((30, 30, 30), np.float32)
+    prob[2:4, 2:4, 2:4] = 0.9  # 8 voxels: 0.027 ml at 1.5 mm
+    prob[10:20, 10:20, 10:20] = 0.8  # 1000 voxels: 3.4 ml
+    mask = loaded.lesion_mask(prob, 1.5 ** 3 / 1000)
+    assert mask.sum() == 1000 and not mask[3, 3, 3]
+
+
+def test_lesion_mask_drops_components_never_sure_of_themselves():
+    loaded = LoadedLesionNet(LesionNet().eval(), {"threshold": "0.5", "min_ml": "0.05", "peak": "0.9"})
+    prob = np.zeros((30, 30, 30), np.float32)
+    prob[2:8, 2:8, 2:8] = 0.7  # 216 voxels, at most 0.7: dropped
+    prob[10:20, 10:20, 10:20] = 0.6
+    prob[14, 14, 14] = 0.95  # one sure voxel keeps its whole component
+    mask = loaded.lesion_mask(prob, 1.5 ** 3 / 1000)
+    assert mask.sum() == 1000 and not mask[4, 4, 4]
+
+
+def test_weights_of_another_network_are_refused(tmp_path):
+    path = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(2)}, str(path), metadata={"architecture": "BoxPromptNet"})
+    with pytest.raises(InputFileError, match="not for the lesion network"):
+        load_lesionnet(path)
+    path2 = tmp_path / "bad.safetensors"
+    save_file({"w": torch.zeros(2)}, str(path2), metadata={"architecture": "LesionNet"})
+    with pytest.raises(InputFileError, match="do not fit"):
+        load_lesionnet(path2)
