@@ -1,6 +1,6 @@
 """Train the lesion network (``vision.lesionnet``) on evaluation-kind cases with painted lesions.
 
-The shipped weights came from (on 2 CPU cores: about 30 minutes of data, 20 + 14 of fitting):
+The shipped weights came from (on 2 CPU cores: about 20 minutes of data, 20 + 14 of fitting):
 
     python scripts/train_lesionnet.py data runs/lesion-data --seeds 10000-10032
     python scripts/train_lesionnet.py data runs/lesion-data-c --seeds 10100-10117 --template icbm2009c-brain

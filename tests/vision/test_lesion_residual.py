@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from voxelprompt.errors import MaskError
 from voxelprompt.vision.lesion_residual import (
     CHANNELS,
     expected_image,
@@ -60,5 +61,5 @@ def test_a_painted_blob_stands_out_in_the_outlier_channel_only_where_it_is():
 
 
 def test_residual_channels_refuse_a_scan_the_atlas_misses():
-    with pytest.raises(ValueError, match="covers none of the scan"):
+    with pytest.raises(MaskError, match="covers none of the scan"):
         residual_channels(np.ones((8, 8, 8), np.float32), np.ones((8, 8, 8), np.float32), np.zeros((8, 8, 8), int))

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from voxelprompt.errors import MaskError
+
 WORK_MM = 1.5
 BINS, BIAS_MM, SMOOTH_MM, REACH_MM = 64, 20.0, 1.0, 2.0
 CSF_IDS = (4, 5, 14, 15, 24, 31, 43, 44, 63, 72)  # ventricles, choroid plexus, CSF
@@ -99,7 +101,8 @@ def residual_channels(scan: np.ndarray, template_t1: np.ndarray, labels: np.ndar
     """
     atlas_brain = labels > 0
     if not atlas_brain.any():
-        raise ValueError("the aligned atlas covers none of the scan: check that it is a head scan")
+        raise MaskError("the aligned atlas covers none of the scan",
+                        "check that the image is a head scan and that its header gives its orientation")
     d = scan.astype(np.float32)
     expected, bias = expected_image(d, template_t1, atlas_brain)
     nearest = ndimage.distance_transform_edt(~atlas_brain, return_distances=False, return_indices=True)
