@@ -1,6 +1,6 @@
 """Train the lesion network (``vision.lesionnet``) on evaluation-kind cases with painted lesions.
 
-The shipped weights came from (on 2 CPU cores: about 20 minutes of data, 20 + 14 of fitting):
+The shipped weights came from (on 2 CPU cores: about 25 minutes of data, 20 + 14 + 9 of fitting):
 
     python scripts/train_lesionnet.py data runs/lesion-data --seeds 10000-10032
     python scripts/train_lesionnet.py data runs/lesion-data-c --seeds 10100-10117 --template icbm2009c-brain
@@ -8,9 +8,14 @@ The shipped weights came from (on 2 CPU cores: about 20 minutes of data, 20 + 14
     python scripts/train_lesionnet.py data runs/lesion-calib --seeds 10140-10143 --clean --template icbm2009c-brain
     python scripts/train_lesionnet.py fit runs/lesion-data --output runs/lesionnet-a.safetensors --steps 700 --val 6
     python scripts/train_lesionnet.py fit runs/lesion-data runs/lesion-data-c --init runs/lesionnet-a.safetensors \
-        --lr 1e-3 --steps 900 --val 4 --seed 1 --output runs/lesionnet.safetensors
-    python scripts/train_lesionnet.py tune runs/lesionnet.safetensors runs/lesion-data runs/lesion-data-c --val 4 \
-        --all runs/lesion-calib
+        --lr 1e-3 --steps 900 --val 4 --seed 1 --output runs/lesionnet-b.safetensors
+    python scripts/train_lesionnet.py data runs/lesion-remap --seeds 10200-10205 --clean --contrast remapped
+    python scripts/train_lesionnet.py data runs/lesion-remap --seeds 10210-10215 --clean --contrast remapped \
+        --template icbm2009c-brain
+    python scripts/train_lesionnet.py fit runs/lesion-data runs/lesion-data-c runs/lesion-remap \
+        --init runs/lesionnet-b.safetensors --lr 2e-4 --steps 600 --val 4 --seed 3 --output runs/lesionnet.safetensors
+    python scripts/train_lesionnet.py tune runs/lesionnet.safetensors runs/lesion-data runs/lesion-data-c \
+        runs/lesion-remap --val 4 --all runs/lesion-calib
 
 ``data`` builds cases as ``voxelprompt eval --lesions`` does (``evaluation.cases.make_case``, two
 in three with lesions painted by ``evaluation.lesions.paint_lesions``) from one template. Each
