@@ -161,8 +161,9 @@ class NetEngine(Engine):
             if self.deformable and self._atlas_defined(concept):
                 out.append(self._segment_by_prior(image, concept, start))
                 continue
-            if self.deformable and self._lesion_net_for(concept) is not None:
-                out.append(self._segment_lesions(image, concept, start))
+            lesion_net = self._lesion_net_for(concept) if self.deformable else None
+            if lesion_net is not None:
+                out.append(self._segment_lesions(image, concept, lesion_net, start))
                 continue
             model, source = self.model_for(concept.name)
             encoded = self.encode(volumes, prompts, model, source)
@@ -225,9 +226,8 @@ class NetEngine(Engine):
             return None
         return shipped_lesionnet()
 
-    def _segment_lesions(self, image: Volume, concept: ConceptRef, start: float) -> Segmentation:
+    def _segment_lesions(self, image: Volume, concept: ConceptRef, net: LoadedLesionNet, start: float) -> Segmentation:
         """Lesions: where the scan differs from its aligned, repainted template as the lesion network learned."""
-        net = self._lesion_net_for(concept)
         reg = self.deformed_prior(image)
         channels = lesion_channels(image, reg)
         spacing, shape = np.asarray(image.spacing, float), image.shape[:3]

@@ -33,15 +33,18 @@ def aligned_atlas(image: Volume, reg: _Registration) -> tuple[np.ndarray, np.nda
     """Template T1 intensity and FreeSurfer label at every working-grid voxel of ``image``."""
     spacing = np.asarray(image.spacing, float)
     world = np.stack([to_working_grid(reg.world_map[..., a], spacing) for a in range(3)], -1)
+    points = world.reshape(-1, 3).T
     t1, t1_affine = _template_t1()
     labels = atlas_labels("freesurfer")
-    points = world.reshape(-1, 3).T
-    inv_t, inv_l = np.linalg.inv(t1_affine), np.linalg.inv(labels.affine)
-    vt = inv_t[:3, :3] @ points + inv_t[:3, 3:4]
-    vl = inv_l[:3, :3] @ points + inv_l[:3, 3:4]
-    t = ndimage.map_coordinates(t1, vt, order=1, cval=0.0).reshape(world.shape[:3])
-    lab = ndimage.map_coordinates(np.asarray(labels.array), vl, order=0, cval=0).reshape(world.shape[:3])
+    t = _read_at(t1, t1_affine, points, order=1).reshape(world.shape[:3])
+    lab = _read_at(np.asarray(labels.array), labels.affine, points, order=0).reshape(world.shape[:3])
     return np.clip(t, 0, 1.5).astype(np.float32), lab.astype(np.int16)
+
+
+def _read_at(data: np.ndarray, affine: np.ndarray, points: np.ndarray, order: int) -> np.ndarray:
+    """``data`` (voxel-to-world ``affine``) at world ``points`` (3, N), zero outside."""
+    inv = np.linalg.inv(affine)
+    return ndimage.map_coordinates(data, inv[:3, :3] @ points + inv[:3, 3:4], order=order, cval=0)
 
 
 def lesion_channels(image: Volume, reg: _Registration) -> np.ndarray:

@@ -18,11 +18,11 @@ import numpy as np
 from scipy import ndimage
 
 from voxelprompt.errors import MaskError
+from voxelprompt.vision.synth3d import WM_IDS
 
 WORK_MM = 1.5
 BINS, BIAS_MM, SMOOTH_MM, REACH_MM = 64, 20.0, 1.0, 2.0
 CSF_IDS = (4, 5, 14, 15, 24, 31, 43, 44, 63, 72)  # ventricles, choroid plexus, CSF
-WM_IDS = (2, 41)
 CHANNELS = ("scan", "template", "expected", "residual", "outlier", "white matter", "csf", "brain")
 
 
