@@ -16,7 +16,7 @@ from voxelprompt.evaluation.harness import truth_mask
 from voxelprompt.evaluation.lesions import paint_lesions
 from voxelprompt.measure.overlap import dice
 
-DICE_PAINTED = 0.6
+DICE_PAINTED = 0.75
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +87,9 @@ def test_net_calls_a_clean_scan_clear_of_lesions(matcher, engine, case):
 
 
 def test_net_finds_painted_lesions_in_a_case_it_never_saw(matcher, engine, case):
-    # A seed outside the lesion network's training cases, with 6.8 ml of lesions (measured Dice 0.74).
-    # Small lesions are its weak point: seed 98765 paints 2.6 ml in small pieces, and it finds none
-    # of them (benchmarks/README.md has the held-out figures).
+    # A seed outside the lesion network's training cases, with 6.8 ml of lesions (measured Dice 0.87).
+    # Small lesions are its weak point: seed 98765 paints 2.6 ml in small pieces, and it outlines
+    # them with a Dice of only 0.20 (benchmarks/README.md has the held-out figures).
     painted, truth = paint_lesions(case, 98766)
     seg = engine.segment([painted.image], matcher.match("lesion").ref)
     assert seg.present and seg.mask.shape == painted.image.shape and np.allclose(seg.mask.affine, case.image.affine)

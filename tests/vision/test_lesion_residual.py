@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from voxelprompt.errors import MaskError
 from voxelprompt.vision.lesion_residual import (
     CHANNELS,
     expected_image,
     from_working_grid,
+    mirror_coordinates,
     normalise_scan,
     residual_channels,
     to_working_grid,
@@ -41,6 +43,24 @@ def test_expected_image_repaints_a_non_monotone_contrast_under_a_bias():
     assert fitted[0].mean() < fitted[-1].mean()  # the bias's direction is found
 
 
+def _world(shape: tuple[int, int, int], spacing: float, centre: np.ndarray) -> np.ndarray:
+    """Atlas positions of a grid whose first axis runs right to left (x falls), centred on ``centre``."""
+    g = np.indices(shape).astype(np.float32) * spacing
+    world = np.stack([-g[0], g[1], g[2]]) - np.array([-centre[0], centre[1], centre[2]])[:, None, None, None]
+    world[1] += 0.5 * np.sin(g[0] / 10)  # a smooth deformation
+    return world.astype(np.float32)
+
+
+def test_mirror_coordinates_find_the_voxel_across_the_midline():
+    world = _world((41, 30, 20), 1.5, np.array([20 * 1.5 + 3.0, 0.0, 0.0]))  # midline 2 voxels off centre
+    q = mirror_coordinates(world)
+    # voxel 5 sits at x = -(5 * 1.5) + 33 = 25.5 mm; its mirror at -25.5 mm is voxel 39
+    assert q[0, 5, 10, 10] == pytest.approx(39.0, abs=0.05)
+    at_q = np.stack([ndimage.map_coordinates(w, q[:, 5:35, 5:25, 5:15].reshape(3, -1), order=1) for w in world])
+    expected = world[:, 5:35, 5:25, 5:15].reshape(3, -1) * np.array([[-1.0], [1.0], [1.0]])
+    np.testing.assert_allclose(at_q, expected, atol=0.05)
+
+
 def test_a_painted_blob_stands_out_in_the_outlier_channel_only_where_it_is():
     rng = np.random.default_rng(1)
     labels = np.zeros((40, 40, 40), np.int16)
@@ -52,14 +72,21 @@ def test_a_painted_blob_stands_out_in_the_outlier_channel_only_where_it_is():
     g = np.indices(t.shape) - np.array([28, 28, 20])[:, None, None, None]
     blob = (g ** 2).sum(0) <= 9
     scan[blob] += 0.35
-    channels = residual_channels(normalise_scan(scan.astype(np.float32)), t, labels)
+    for centre in ([8, 10, 30], [31, 10, 30]):  # the same blob on both sides of the midline (x index 19.5)
+        scan[((np.indices(t.shape) - np.array(centre)[:, None, None, None]) ** 2).sum(0) <= 9] += 0.35
+    mirror = mirror_coordinates(_world((40, 40, 40), 1.5, np.array([19.5 * 1.5, 0.0, 0.0])))
+    channels = residual_channels(normalise_scan(scan.astype(np.float32)), t, labels, mirror)
     assert channels.shape == (len(CHANNELS), 40, 40, 40)
     outlier = channels[CHANNELS.index("outlier")]
     assert outlier[28, 28, 20] > 0.15
     assert outlier[8, 8, 20] < 0.02 and outlier[10, 30, 10] < 0.02
+    asymmetry = channels[CHANNELS.index("asymmetry")]
+    assert asymmetry[28, 28, 20] > 0.15 and asymmetry[11, 28, 20] < -0.15  # the lone blob, and its mirror
+    assert outlier[8, 10, 30] > 0.15 and abs(asymmetry[8, 10, 30]) < 0.05  # one of a symmetric pair
     assert channels[CHANNELS.index("csf"), 20, 20, 20] == 1 and channels[CHANNELS.index("brain"), 0, 0, 0] == 0
 
 
 def test_residual_channels_refuse_a_scan_the_atlas_misses():
     with pytest.raises(MaskError, match="covers none of the scan"):
-        residual_channels(np.ones((8, 8, 8), np.float32), np.ones((8, 8, 8), np.float32), np.zeros((8, 8, 8), int))
+        residual_channels(np.ones((8, 8, 8), np.float32), np.ones((8, 8, 8), np.float32), np.zeros((8, 8, 8), int),
+                          np.indices((8, 8, 8)).astype(np.float32))

@@ -9,7 +9,7 @@ from safetensors.torch import save_file
 
 from voxelprompt.errors import InputFileError
 from voxelprompt.vision.lesion_residual import CHANNELS
-from voxelprompt.vision.lesionnet import LesionNet, LoadedLesionNet, load_lesionnet, save_lesionnet
+from voxelprompt.vision.lesionnet import LesionNet, LoadedLesionNet, load_lesionnet, save_lesionnet, widened
 
 
 def test_probability_has_the_working_grid_shape_of_any_size(tmp_path):
@@ -58,3 +58,21 @@ def test_weights_of_another_network_are_refused(tmp_path):
     save_file({"w": torch.zeros(2)}, str(path2), metadata={"architecture": "LesionNet"})
     with pytest.raises(InputFileError, match="do not fit"):
         load_lesionnet(path2)
+
+
+def test_a_network_widened_by_a_new_input_computes_what_it_did_before():
+    torch.manual_seed(3)
+    old_channels = [c for c in CHANNELS if c != "asymmetry"]
+    old = LesionNet(in_channels=len(old_channels))
+    for m in old.modules():  # batch norm statistics that are not the identity
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    old.eval()
+    new = widened(old.state_dict(), old_channels).eval()
+    x = torch.rand(1, len(CHANNELS), 16, 16, 16)
+    keep = [CHANNELS.index(c) for c in old_channels]
+    with torch.no_grad():
+        torch.testing.assert_close(new(x), old(x[:, keep]), atol=1e-5, rtol=1e-4)
+    with pytest.raises(InputFileError, match="no longer has"):
+        widened(old.state_dict(), [*old_channels, "colour"])

@@ -37,7 +37,8 @@ from voxelprompt.engines.base import PICTURE_MODALITIES, Engine, Prompts, Segmen
 from voxelprompt.engines.finetuned import finetuned_weights
 from voxelprompt.engines.residual import lesion_channels
 from voxelprompt.vision.deform3d import align_prior
-from voxelprompt.vision.lesion_residual import WORK_MM, from_working_grid
+from voxelprompt.vision.lesion_outline import outline_on_scan_grid
+from voxelprompt.vision.lesion_residual import CHANNELS, WORK_MM, from_working_grid, normalise_scan
 from voxelprompt.vision.lesionnet import SHIPPED_LESION, LoadedLesionNet, shipped_lesionnet
 from voxelprompt.vision.synth3d import (
     NET_SHAPE,
@@ -234,11 +235,12 @@ class NetEngine(Engine):
         prob_work = net.probability(channels)
         kept = net.lesion_mask(prob_work, WORK_MM ** 3 / 1000)
         prob = np.clip(from_working_grid(prob_work, spacing, shape), 0, 1)
-        near_kept = from_working_grid(ndimage.binary_dilation(kept).astype(np.float32), spacing, shape) > 0
-        mask = (prob >= net.threshold) & near_kept
+        scan = normalise_scan(np.asarray(image.array, np.float32))
+        mask = outline_on_scan_grid(scan, channels[CHANNELS.index("expected")], prob_work, kept, spacing)
         present = bool(mask.any())
         provenance = {"weights": SHIPPED_LESION, "template": reg.template, "transform": reg.transform,
-                      "method": "lesion network on the residual from the aligned, repainted template",
+                      "method": "lesion network on the residual from the aligned, repainted template and the "
+                                "mirrored scan; outline at half the lesion's contrast on the scan grid",
                       "threshold": net.threshold, "min_ml": net.min_ml, "peak": net.peak,
                       "registration_seconds": round(reg.seconds, 2),
                       "seconds": round(time.perf_counter() - start, 2)}

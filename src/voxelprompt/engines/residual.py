@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from voxelprompt.engines.atlas import _Registration
-from voxelprompt.vision.lesion_residual import normalise_scan, residual_channels, to_working_grid
+from voxelprompt.vision.lesion_residual import mirror_coordinates, normalise_scan, residual_channels, to_working_grid
 from voxelprompt.vision.templates import atlas_labels, template
 from voxelprompt.volume import Volume
 
@@ -29,15 +29,19 @@ def _template_t1() -> tuple[np.ndarray, np.ndarray]:
     return data, np.asarray(t1.affine)
 
 
-def aligned_atlas(image: Volume, reg: _Registration) -> tuple[np.ndarray, np.ndarray]:
-    """Template T1 intensity and FreeSurfer label at every working-grid voxel of ``image``."""
+def working_world(image: Volume, reg: _Registration) -> np.ndarray:
+    """Atlas position (3, X, Y, Z; mm) of every working-grid voxel of ``image``."""
     spacing = np.asarray(image.spacing, float)
-    world = np.stack([to_working_grid(reg.world_map[..., a], spacing) for a in range(3)], -1)
-    points = world.reshape(-1, 3).T
+    return np.stack([to_working_grid(reg.world_map[..., a], spacing) for a in range(3)]).astype(np.float32)
+
+
+def aligned_atlas(world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Template T1 intensity and FreeSurfer label at the atlas positions ``world`` (3, X, Y, Z)."""
+    points = world.reshape(3, -1)
     t1, t1_affine = _template_t1()
     labels = atlas_labels("freesurfer")
-    t = _read_at(t1, t1_affine, points, order=1).reshape(world.shape[:3])
-    lab = _read_at(np.asarray(labels.array), labels.affine, points, order=0).reshape(world.shape[:3])
+    t = _read_at(t1, t1_affine, points, order=1).reshape(world.shape[1:])
+    lab = _read_at(np.asarray(labels.array), labels.affine, points, order=0).reshape(world.shape[1:])
     return np.clip(t, 0, 1.5).astype(np.float32), lab.astype(np.int16)
 
 
@@ -51,5 +55,6 @@ def lesion_channels(image: Volume, reg: _Registration) -> np.ndarray:
     """The residual channels (C, X, Y, Z) of ``image`` on its working grid."""
     spacing = np.asarray(image.spacing, float)
     scan = to_working_grid(normalise_scan(np.asarray(image.array, np.float32)), spacing)
-    t, lab = aligned_atlas(image, reg)
-    return residual_channels(scan, t, lab)
+    world = working_world(image, reg)
+    t, lab = aligned_atlas(world)
+    return residual_channels(scan, t, lab, mirror_coordinates(world))

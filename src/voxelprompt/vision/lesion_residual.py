@@ -5,7 +5,10 @@ FreeSurfer label read through a deformable alignment, the template is repainted 
 contrast (the median scan intensity of each template-intensity bin, with a smooth multiplicative
 bias fitted alongside). That *expected* image carries the anatomy; what differs from it is either
 anatomy the template does not share or pathology. The channels go to ``vision.lesionnet``, which
-learns to tell the two apart.
+learns to tell the two apart. One more channel does not rest on the template at all: the scan
+minus itself at the mirrored atlas position (x -> -x in the symmetric template's space), bias
+removed. A lesion is on one side only, and any contrast maps both hemispheres alike, so that
+channel stays flat where the template's anatomy merely differs from the scan's on both sides.
 
 Everything runs on a *working grid*: the scan's own voxel axes resampled to ``WORK_MM`` isotropic
 voxels (so that one network sees every spacing alike), and results go back onto the scan's grid
@@ -23,7 +26,8 @@ from voxelprompt.vision.synth3d import WM_IDS
 WORK_MM = 1.5
 BINS, BIAS_MM, SMOOTH_MM, REACH_MM = 64, 20.0, 1.0, 2.0
 CSF_IDS = (4, 5, 14, 15, 24, 31, 43, 44, 63, 72)  # ventricles, choroid plexus, CSF
-CHANNELS = ("scan", "template", "expected", "residual", "outlier", "white matter", "csf", "brain")
+CHANNELS = ("scan", "template", "expected", "residual", "outlier", "asymmetry", "white matter", "csf", "brain")
+MIRROR_STEPS = 3
 
 
 def working_shape(shape: tuple[int, ...], spacing: np.ndarray) -> tuple[int, ...]:
@@ -93,11 +97,35 @@ def normalise_scan(raw: np.ndarray) -> np.ndarray:
     return ((raw - lo) / max(float(hi - lo), 1e-6)).astype(np.float32)
 
 
-def residual_channels(scan: np.ndarray, template_t1: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def mirror_coordinates(world: np.ndarray) -> np.ndarray:
+    """Voxel coordinates (3, X, Y, Z) of the mirror image of every voxel of a grid.
+
+    ``world`` (3, X, Y, Z) gives the atlas position (mm, the symmetric template's space, midline at
+    x = 0) of every voxel; the mirror of voxel p is the voxel whose atlas position is p's with x
+    negated. Solved by Newton steps on the least-squares affine part of the map, the deformation
+    read by trilinear interpolation.
+    """
+    shape = world.shape[1:]
+    sub = (slice(None, None, 4),) * 3
+    grid = np.indices(shape, dtype=np.float32)[(slice(None), *sub)].reshape(3, -1)
+    design = np.vstack([grid, np.ones(grid.shape[1], np.float32)]).T
+    fit, *_ = np.linalg.lstsq(design, world[(slice(None), *sub)].reshape(3, -1).T, rcond=None)
+    linear_inv, offset = np.linalg.inv(fit[:3].T), fit[3]
+    target = world * np.array([-1.0, 1.0, 1.0], np.float32)[:, None, None, None]
+    q = np.einsum("ij,j...->i...", linear_inv, target - offset[:, None, None, None]).astype(np.float32)
+    for _ in range(MIRROR_STEPS):
+        at_q = np.stack([ndimage.map_coordinates(w, q, order=1, mode="nearest") for w in world])
+        q -= np.einsum("ij,j...->i...", linear_inv, at_q - target).astype(np.float32)
+    return q
+
+
+def residual_channels(scan: np.ndarray, template_t1: np.ndarray, labels: np.ndarray,
+                      mirror: np.ndarray) -> np.ndarray:
     """The ``CHANNELS`` (C, X, Y, Z) float32 on the working grid, from working-grid inputs.
 
     ``scan`` is normalised (``normalise_scan``), ``template_t1`` the template intensity (0..1) and
-    ``labels`` the FreeSurfer label at each voxel, all read through the alignment.
+    ``labels`` the FreeSurfer label at each voxel, all read through the alignment; ``mirror`` the
+    voxel coordinates of each voxel's mirror image (``mirror_coordinates``).
     """
     atlas_brain = labels > 0
     if not atlas_brain.any():
@@ -112,6 +140,8 @@ def residual_channels(scan: np.ndarray, template_t1: np.ndarray, labels: np.ndar
     hi_e, lo_e = ndimage.grey_dilation(e, footprint=fp), ndimage.grey_erosion(e, footprint=fp)
     outlier = np.maximum(np.maximum(lo_e - ds, ds - hi_e), 0) / b
     near_brain = ndimage.binary_dilation(atlas_brain, iterations=2)
-    channels = [d, template_t1, e, (ds - e) / b, outlier * near_brain,
+    flat = ndimage.gaussian_filter(d / b, SMOOTH_MM / WORK_MM)
+    asymmetry = (flat - ndimage.map_coordinates(flat, mirror, order=1, mode="nearest")) * near_brain
+    channels = [d, template_t1, e, (ds - e) / b, outlier * near_brain, asymmetry,
                 np.isin(labels, WM_IDS), np.isin(labels, CSF_IDS), atlas_brain]
     return np.stack([np.asarray(c, np.float32) for c in channels])

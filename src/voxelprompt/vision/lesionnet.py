@@ -101,6 +101,30 @@ def components(prob: np.ndarray, threshold: float, voxel_ml: float):
     return lbl, n, ml, ndimage.maximum(prob, lbl, index)
 
 
+def widened(state: dict[str, torch.Tensor], channels: list[str]) -> LesionNet:
+    """A network for today's ``CHANNELS`` from the weights ``state`` of one that took ``channels``.
+
+    Every input it never saw starts with zero weights, so the widened network computes exactly what
+    the old one did, and training from it learns what the new inputs add.
+    """
+    missing = [c for c in channels if c not in CHANNELS]
+    if missing:
+        raise InputFileError(f"weights take inputs the lesion network no longer has: {', '.join(missing)}",
+                             "train new weights with scripts/train_lesionnet.py")
+    net = LesionNet()
+    wanted = net.state_dict()
+    for key, value in state.items():
+        value = value.float()
+        if key in wanted and value.shape != wanted[key].shape:  # a first convolution: inputs, then features
+            wide = torch.zeros_like(wanted[key])
+            wide[:, [CHANNELS.index(name) for name in channels]] = value[:, :len(channels)]
+            wide[:, len(CHANNELS):] = value[:, len(channels):]
+            value = wide
+        wanted[key] = value
+    net.load_state_dict(wanted)
+    return net
+
+
 def shipped_lesion_weights() -> Path:
     return Path(str(resources.files("voxelprompt.vision") / "data" / SHIPPED_LESION))
 

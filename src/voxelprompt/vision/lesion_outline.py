@@ -1,0 +1,69 @@
+"""A found lesion's outline, drawn again on the scan's own grid at half its contrast.
+
+The lesion network decides *where* lesions are on the 1.5 mm working grid; its mask, carried
+back onto a finer or anisotropic scan grid, is blurred by that resampling. Here each lesion's
+outline is set on the scan grid itself, as a radiologist's threshold tool would: within a few
+millimetres of the network's lesion, a voxel belongs to it when it differs from the expected
+(repainted template) intensity by at least half as much as the lesion's core does, measured
+from the level of the tissue just around it. Pieces that do not touch the network's core are
+dropped, so the outline can move but cannot start a new lesion.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from voxelprompt.vision.lesion_residual import WORK_MM
+
+HALF = 0.5  # the outline sits where the difference reaches this fraction of the core's
+GROW = 2  # working-grid voxels (1.5 mm each) the outline may move outwards
+SIGMA_VOXELS = 0.5  # smoothing of the scan against noise before thresholding
+
+
+def outline_on_scan_grid(scan: np.ndarray, expected: np.ndarray, prob: np.ndarray, kept: np.ndarray,
+                         spacing: np.ndarray) -> np.ndarray:
+    """Lesion mask on the scan grid.
+
+    ``scan`` is the normalised scan on its own grid; ``expected`` (its repainted template),
+    ``prob`` (lesion probability) and ``kept`` (the network's lesions) are on the working grid.
+    """
+    shape, spacing = scan.shape[:3], np.asarray(spacing, float)
+    out = np.zeros(shape, bool)
+    grown = ndimage.binary_dilation(kept, iterations=GROW)
+    if not grown.any():
+        return out
+    where = np.argwhere(grown)  # work only within the lesions' bounding box on the scan grid
+    lo = np.maximum(np.floor(where.min(0) * WORK_MM / spacing).astype(int) - 2, 0)
+    hi = np.minimum(np.ceil(where.max(0) * WORK_MM / spacing).astype(int) + 3, shape)
+    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+
+    def back(work: np.ndarray) -> np.ndarray:
+        return ndimage.affine_transform(work.astype(np.float32), np.diag(spacing / WORK_MM), lo * spacing / WORK_MM,
+                                        output_shape=tuple(hi - lo), order=1, mode="nearest")
+
+    region = back(grown) > 0.5
+    core = (back(kept) > 0.5) & (back(prob) >= 0.5) & region
+    shell = region & ~(back(ndimage.binary_dilation(kept)) > 0.01)
+    diff = ndimage.gaussian_filter(scan[box].astype(np.float32), SIGMA_VOXELS) - back(expected)
+    lbl, n = ndimage.label(region)
+    index = np.arange(1, n + 1)
+    lesion_level = _medians(diff, lbl, core, index)
+    tissue_level = np.nan_to_num(_medians(diff, lbl, shell, index))
+    contrast = np.r_[0.0, np.nan_to_num(lesion_level - tissue_level)]  # per region; 0: no core, nothing kept
+    sign, level = np.sign(contrast)[lbl], np.r_[0.0, tissue_level][lbl]
+    inside = region & (sign * (diff - level) >= HALF * np.abs(contrast)[lbl]) & (contrast[lbl] != 0)
+    pieces, _ = ndimage.label(inside)
+    touching = np.unique(pieces[inside & core])
+    out[box] = np.isin(pieces, touching[touching > 0])
+    return out
+
+
+def _medians(values: np.ndarray, lbl: np.ndarray, where: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Median of ``values`` over ``where`` within each labelled region (NaN where a region has none)."""
+    labels = np.where(where, lbl, 0)
+    present = np.isin(index, np.unique(labels))
+    out = np.full(index.shape, np.nan)
+    if present.any():
+        out[present] = ndimage.median(values, labels, index[present])
+    return out
