@@ -230,12 +230,12 @@ class NetEngine(Engine):
     def _segment_lesions(self, image: Volume, concept: ConceptRef, net: LoadedLesionNet, start: float) -> Segmentation:
         """Lesions: where the scan differs from its aligned, repainted template as the lesion network learned."""
         reg = self.deformed_prior(image)
-        channels = lesion_channels(image, reg)
+        scan = normalise_scan(np.asarray(image.array, np.float32))
+        channels = lesion_channels(image, reg, scan)
         spacing, shape = np.asarray(image.spacing, float), image.shape[:3]
         prob_work = net.probability(channels)
         kept = net.lesion_mask(prob_work, WORK_MM ** 3 / 1000)
         prob = np.clip(from_working_grid(prob_work, spacing, shape), 0, 1)
-        scan = normalise_scan(np.asarray(image.array, np.float32))
         mask = outline_on_scan_grid(scan, channels[CHANNELS.index("expected")], prob_work, kept, spacing)
         present = bool(mask.any())
         provenance = {"weights": SHIPPED_LESION, "template": reg.template, "transform": reg.transform,

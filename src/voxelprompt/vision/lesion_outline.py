@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from voxelprompt.vision.lesion_residual import WORK_MM
+from voxelprompt.vision.lesion_residual import WORK_MM, from_working_grid
 
 HALF = 0.5  # the outline sits where the difference reaches this fraction of the core's
 GROW = 2  # working-grid voxels (1.5 mm each) the outline may move outwards
@@ -39,8 +39,7 @@ def outline_on_scan_grid(scan: np.ndarray, expected: np.ndarray, prob: np.ndarra
     box = tuple(slice(a, b) for a, b in zip(lo, hi))
 
     def back(work: np.ndarray) -> np.ndarray:
-        return ndimage.affine_transform(work.astype(np.float32), np.diag(spacing / WORK_MM), lo * spacing / WORK_MM,
-                                        output_shape=tuple(hi - lo), order=1, mode="nearest")
+        return from_working_grid(work.astype(np.float32), spacing, tuple(hi - lo), tuple(lo))
 
     region = back(grown) > 0.5
     core = (back(kept) > 0.5) & (back(prob) >= 0.5) & region

@@ -41,9 +41,14 @@ def to_working_grid(data: np.ndarray, spacing: np.ndarray, order: int = 1) -> np
                                     order=order, mode="nearest")
 
 
-def from_working_grid(data: np.ndarray, spacing: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """A working-grid array carried back onto the scan's grid of ``shape`` (trilinear)."""
-    return ndimage.affine_transform(data, np.diag(np.asarray(spacing, float) / WORK_MM), output_shape=shape[:3],
+def from_working_grid(data: np.ndarray, spacing: np.ndarray, shape: tuple[int, ...],
+                      start: tuple[int, ...] = (0, 0, 0)) -> np.ndarray:
+    """A working-grid array carried back onto the scan's grid of ``shape`` (trilinear).
+
+    With ``start``, the result is the block of that shape whose first voxel is scan voxel ``start``.
+    """
+    scale = np.asarray(spacing, float) / WORK_MM
+    return ndimage.affine_transform(data, np.diag(scale), np.asarray(start, float) * scale, output_shape=shape[:3],
                                     order=1, mode="nearest")
 
 
