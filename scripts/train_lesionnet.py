@@ -18,6 +18,14 @@ asymmetry channel with zero weights:
     python scripts/train_lesionnet.py tune runs/lesionnet.safetensors runs/ld-f runs/ld-c runs/ld-r \
         --val 4 --all runs/ld-cal
 
+and the candidate judge (``vision.lesion_candidates``, shipped as ``lesion_candidates.json``) on
+cases the network never trained on, about 30 minutes of data and 6 of fitting:
+
+    python scripts/train_lesionnet.py data runs/jd-f --seeds 10300-10323
+    python scripts/train_lesionnet.py data runs/jd-c --seeds 10400-10423 --template icbm2009c-brain
+    python scripts/train_lesionnet.py judge runs/lesionnet.safetensors runs/lesion_candidates.json \
+        runs/ld-f runs/ld-c runs/ld-r --val 4 --all runs/ld-cal runs/jd-f runs/jd-c
+
 ``data`` builds cases as ``voxelprompt eval --lesions`` does (``evaluation.cases.make_case``, two
 in three with lesions painted by ``evaluation.lesions.paint_lesions``) from one template. Each
 case is aligned by the net engine's test-time deformation and stored as its residual channels and
@@ -25,7 +33,9 @@ lesion mask on the working grid (one ``.npz`` per case). The seeds must not over
 evaluation's (0-2, 50-55, 100-104, 200-204, 300-399, 600-604). ``fit`` trains on random crops of
 those cases and writes safetensors; the last ``--val`` cases of each folder are held out to choose
 the threshold, the smallest lesion kept and the least peak probability of a lesion. ``tune``
-chooses them again, adding lesion-free cases.
+chooses them again, adding lesion-free cases. ``judge`` fits the candidate judge: a logistic
+regression over each candidate lesion's features, with the candidate threshold, the smallest
+candidate and the judge's cutoff chosen on out-of-fold (by case) judge probabilities.
 """
 
 from __future__ import annotations
@@ -232,6 +242,87 @@ def tune(weights: Path, folders: list[Path], n_val: int, extra: list[Path]) -> N
     save_lesionnet(loaded.net, weights, meta)
 
 
+def candidate_table(loaded, cases: list[dict], threshold: float, min_ml: float) -> list[dict]:
+    """Per case: candidate features, voxels, voxels on the truth, and the truth's size."""
+    from scipy import ndimage
+
+    from voxelprompt.vision.lesion_candidates import candidate_features, candidates, feature_context
+
+    table = []
+    for c in cases:
+        channels = c["channels"].astype(np.float32)
+        prob = c.get("prob")
+        if prob is None:
+            prob = c["prob"] = loaded.probability(channels)
+        if "context" not in c:
+            c["context"] = feature_context(channels)
+        lbl, n = candidates(prob, threshold, min_ml)
+        index = np.arange(1, n + 1)
+        size = ndimage.sum_labels(np.ones(lbl.shape), lbl, index) if n else np.zeros(0)
+        hit = ndimage.sum_labels(c["target"], lbl, index) if n else np.zeros(0)
+        table.append({"features": candidate_features(channels, prob, lbl, n, c["context"]), "size": size, "hit": hit,
+                      "truth": int(c["target"].sum())})
+    return table
+
+
+def judge_score(table: list[dict], keep: list[np.ndarray]) -> dict:
+    dices, absent = [], []
+    for t, k in zip(table, keep):
+        if t["truth"]:
+            dices.append(2 * t["hit"][k].sum() / (t["size"][k].sum() + t["truth"]))
+        else:
+            absent.append(not k.any())
+    return {"dice": float(np.mean(dices)), "absent": float(np.mean(absent)) if absent else 1.0}
+
+
+def fit_judge(loaded, cases: list[dict], *, folds: int = 5, c_reg: float = 1.0):
+    """The candidate judge: thresholds and cutoff chosen on out-of-fold (by case) judge probabilities."""
+    from sklearn.linear_model import LogisticRegression
+
+    from voxelprompt.vision.lesion_candidates import CandidateJudge
+
+    fold_of = np.arange(len(cases)) % folds
+    best = None
+    for threshold in (0.3, 0.4, 0.5, 0.6):
+        for min_ml in (0.1, 0.2, 0.3, 0.5):
+            table = candidate_table(loaded, cases, threshold, min_ml)
+            x = np.concatenate([t["features"] for t in table])
+            y = np.concatenate([t["hit"] >= 0.2 * t["size"] for t in table])
+            case_of = np.concatenate([np.full(len(t["size"]), i) for i, t in enumerate(table)])
+            oof = np.zeros(len(y))
+            for f in range(folds):
+                test = fold_of[case_of] == f
+                if test.any() and len(np.unique(y[~test])) == 2:
+                    mean, scale = x[~test].mean(0), x[~test].std(0) + 1e-6
+                    model = LogisticRegression(C=c_reg, max_iter=1000).fit((x[~test] - mean) / scale, y[~test])
+                    oof[test] = model.predict_proba((x[test] - mean) / scale)[:, 1]
+            for cutoff in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
+                row = {"threshold": threshold, "min_ml": min_ml, "cutoff": cutoff,
+                       **judge_score(table, [oof[case_of == i] >= cutoff for i in range(len(table))])}
+                key = (row["absent"] >= 0.95, row["dice"] + 0.5 * row["absent"])
+                if best is None or key > best[0]:
+                    unjudged = judge_score(table, [np.ones(len(t["size"]), bool) for t in table])
+                    row |= {"dice_unjudged": unjudged["dice"], "absent_unjudged": unjudged["absent"]}
+                    best = (key, row, x, y)
+    _, row, x, y = best
+    mean, scale = x.mean(0), x.std(0) + 1e-6
+    model = LogisticRegression(C=c_reg, max_iter=1000).fit((x - mean) / scale, y)
+    meta = {"threshold": row["threshold"], "min_ml": row["min_ml"], "cross_validated": row,
+            "candidates": len(y), "true_candidates": int(y.sum()), "cases": [c["name"] for c in cases]}
+    return CandidateJudge(mean, scale, model.coef_[0], float(model.intercept_[0]), row["cutoff"], meta)
+
+
+def judge(weights: Path, output: Path, folders: list[Path], n_val: int, extra: list[Path]) -> None:
+    """Fit the candidate judge on the last ``n_val`` cases of each of ``folders`` and all cases of ``extra``."""
+    from voxelprompt.vision.lesionnet import load_lesionnet
+
+    loaded = load_lesionnet(weights)
+    cases = [c for f in folders for c in load_cases(f)[-n_val:]] + [c for f in extra for c in load_cases(f)]
+    fitted = fit_judge(loaded, cases)
+    print(json.dumps(fitted.metadata["cross_validated"]), flush=True)
+    output.write_text(json.dumps({**fitted.to_json(), "weights": weights.name}, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
@@ -254,10 +345,18 @@ def main() -> None:
     t.add_argument("data", type=Path, nargs="+")
     t.add_argument("--val", type=int, default=6, help="the last cases of each folder, held out by fit")
     t.add_argument("--all", type=Path, nargs="*", default=[], help="folders used whole (lesion-free calibration)")
+    j = sub.add_parser("judge", help="fit the lesion candidate judge (vision.lesion_candidates)")
+    j.add_argument("weights", type=Path)
+    j.add_argument("output", type=Path)
+    j.add_argument("data", type=Path, nargs="*", default=[], help="folders whose last --val cases are used")
+    j.add_argument("--val", type=int, default=4, help="the last cases of each folder, held out by fit")
+    j.add_argument("--all", type=Path, nargs="*", default=[], help="folders of cases fit never saw, used whole")
     args = parser.parse_args()
     if args.step == "data":
         make_data(args.out, seeds_from(args.seeds), template=args.template, clean=args.clean,
                   contrast=args.contrast)
+    elif args.step == "judge":
+        judge(args.weights, args.output, args.data, args.val, args.all)
     elif args.step == "tune":
         tune(args.weights, args.data, args.val, args.all)
     else:

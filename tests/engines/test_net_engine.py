@@ -94,6 +94,11 @@ def test_net_finds_painted_lesions_in_a_case_it_never_saw(matcher, engine, case)
     seg = engine.segment([painted.image], matcher.match("lesion").ref)
     assert seg.present and seg.mask.shape == painted.image.shape and np.allclose(seg.mask.affine, case.image.affine)
     assert dice(np.asarray(seg.mask.array), truth).value > DICE_PAINTED
+    judged = seg.provenance  # every candidate the network proposed, with the judge's verdict
+    assert judged["judge"] == "lesion_candidates.json" and any(r["kept"] for r in judged["candidates"])
+    cutoff = judged["cutoff"]
+    assert all(r["kept"] == (r["judge_probability"] >= cutoff) or abs(r["judge_probability"] - cutoff) <= 1e-3
+               for r in judged["candidates"])
 
 
 def test_net_refuses_pictures_and_unknown_concepts_with_reasons(matcher, engine):

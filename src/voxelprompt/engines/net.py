@@ -37,6 +37,7 @@ from voxelprompt.engines.base import PICTURE_MODALITIES, Engine, Prompts, Segmen
 from voxelprompt.engines.finetuned import finetuned_weights
 from voxelprompt.engines.residual import lesion_channels
 from voxelprompt.vision.deform3d import align_prior
+from voxelprompt.vision.lesion_candidates import SHIPPED_JUDGE, shipped_judge
 from voxelprompt.vision.lesion_outline import outline_on_scan_grid
 from voxelprompt.vision.lesion_residual import CHANNELS, WORK_MM, from_working_grid, normalise_scan
 from voxelprompt.vision.lesionnet import SHIPPED_LESION, LoadedLesionNet, shipped_lesionnet
@@ -234,17 +235,26 @@ class NetEngine(Engine):
         channels = lesion_channels(image, reg, scan)
         spacing, shape = np.asarray(image.spacing, float), image.shape[:3]
         prob_work = net.probability(channels)
-        kept = net.lesion_mask(prob_work, WORK_MM ** 3 / 1000)
+        judge, rows = shipped_judge(), []
+        if judge is None:
+            kept = net.lesion_mask(prob_work, WORK_MM ** 3 / 1000)
+            judged = {"threshold": net.threshold, "min_ml": net.min_ml, "peak": net.peak}
+        else:
+            kept, rows = judge.lesions(channels, prob_work)
+            judged = {"judge": SHIPPED_JUDGE, "threshold": judge.threshold, "min_ml": judge.min_ml,
+                      "cutoff": judge.cutoff, "candidates": rows}
         prob = np.clip(from_working_grid(prob_work, spacing, shape), 0, 1)
         mask = outline_on_scan_grid(scan, channels[CHANNELS.index("expected")], prob_work, kept, spacing)
         present = bool(mask.any())
         provenance = {"weights": SHIPPED_LESION, "template": reg.template, "transform": reg.transform,
                       "method": "lesion network on the residual from the aligned, repainted template and the "
-                                "mirrored scan; outline at half the lesion's contrast on the scan grid",
-                      "threshold": net.threshold, "min_ml": net.min_ml, "peak": net.peak,
+                                "mirrored scan; " + ("each candidate judged on its size, contrast, symmetry, shape "
+                                                     "and place; " if judge else "")
+                                + "outline at half the lesion's contrast on the scan grid", **judged,
                       "registration_seconds": round(reg.seconds, 2),
                       "seconds": round(time.perf_counter() - start, 2)}
-        confidence = float(prob[mask].mean()) if present else 1.0 - float(prob.max())
+        doubt = max((r["judge_probability"] for r in rows), default=float(prob.max()))  # the likeliest lesion dropped
+        confidence = float(prob[mask].mean()) if present else 1.0 - doubt
         return Segmentation(image.with_array(mask, channel_names=None, intensity_unit="label"), concept, self.name,
                             present, image.with_array(prob.astype(np.float32), channel_names=None, intensity_unit="1"),
                             confidence, provenance)
