@@ -244,8 +244,6 @@ def tune(weights: Path, folders: list[Path], n_val: int, extra: list[Path]) -> N
 
 def candidate_table(loaded, cases: list[dict], threshold: float, min_ml: float) -> list[dict]:
     """Per case: candidate features, voxels, voxels on the truth, and the truth's size."""
-    from scipy import ndimage
-
     from voxelprompt.vision.lesion_candidates import candidate_features, candidates, feature_context
 
     table = []
@@ -257,10 +255,8 @@ def candidate_table(loaded, cases: list[dict], threshold: float, min_ml: float) 
         if "context" not in c:
             c["context"] = feature_context(channels)
         lbl, n = candidates(prob, threshold, min_ml)
-        index = np.arange(1, n + 1)
-        size = ndimage.sum_labels(np.ones(lbl.shape), lbl, index) if n else np.zeros(0)
-        hit = ndimage.sum_labels(c["target"], lbl, index) if n else np.zeros(0)
-        table.append({"features": candidate_features(channels, prob, lbl, n, c["context"]), "size": size, "hit": hit,
+        table.append({"features": candidate_features(channels, prob, lbl, n, c["context"]),
+                      "size": ndimage_sum(np.ones(lbl.shape), lbl, n), "hit": ndimage_sum(c["target"], lbl, n),
                       "truth": int(c["target"].sum())})
     return table
 

@@ -24,6 +24,7 @@ from scipy import ndimage
 
 from voxelprompt.errors import InputFileError
 from voxelprompt.vision.lesion_residual import CHANNELS, WORK_MM
+from voxelprompt.vision.lesionnet import components
 
 SHIPPED_JUDGE = "lesion_candidates.json"
 FEATURES = ("log volume", "peak", "mean probability", "contrast", "coherence", "asymmetry", "fill", "elongation",
@@ -34,12 +35,11 @@ SHELL = 2  # working voxels around a component that give its surroundings
 
 def candidates(prob: np.ndarray, threshold: float, min_ml: float) -> tuple[np.ndarray, int]:
     """Connected components of ``prob >= threshold`` of at least ``min_ml``, labelled 1..n."""
-    lbl, n = ndimage.label(prob >= threshold)
+    lbl, n, ml, _ = components(prob, threshold, WORK_MM ** 3 / 1000)
     if not n:
         return lbl, 0
-    size = np.bincount(lbl.ravel(), minlength=n + 1)[1:] * WORK_MM ** 3 / 1000
     keep = np.zeros(n + 1, int)
-    big = np.flatnonzero(size >= min_ml)
+    big = np.flatnonzero(ml >= min_ml)
     keep[big + 1] = np.arange(1, len(big) + 1)
     return keep[lbl], len(big)
 
@@ -110,9 +110,6 @@ class CandidateJudge:
         z = (features - self.mean) / self.scale @ self.coef + self.intercept
         return 1.0 / (1.0 + np.exp(-z))
 
-    def keep(self, features: np.ndarray) -> np.ndarray:
-        return self.probability(features) >= self.cutoff
-
     @property
     def threshold(self) -> float:
         """Lesion probability that outlines a candidate."""
@@ -128,10 +125,11 @@ class CandidateJudge:
         lbl, n = candidates(prob, self.threshold, self.min_ml)
         features = candidate_features(channels, prob, lbl, n)
         p = self.probability(features) if n else np.zeros(0)
+        kept = p >= self.cutoff
         rows = [{"volume_ml": round(float(np.exp(f[0])), 3), "judge_probability": round(float(q), 3),
-                 "kept": bool(q >= self.cutoff), **{k: round(float(v), 3) for k, v in zip(FEATURES[1:], f[1:])}}
-                for f, q in zip(features, p)]
-        return np.isin(lbl, 1 + np.flatnonzero(p >= self.cutoff)), rows
+                 "kept": bool(k), **{name: round(float(v), 3) for name, v in zip(FEATURES[1:], f[1:])}}
+                for f, q, k in zip(features, p, kept)]
+        return np.isin(lbl, 1 + np.flatnonzero(kept)), rows
 
     def to_json(self) -> dict:
         return {"features": list(FEATURES), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
