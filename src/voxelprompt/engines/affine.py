@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voxelprompt.engines.atlas import crop_to_foreground, normalise_intensity, to_ants
+from voxelprompt.engines.atlas import ants_registration, crop_to_foreground, normalise_intensity, to_ants
 from voxelprompt.vision.templates import template
 from voxelprompt.volume import Volume
 from voxelprompt.volume.checks import require_finite
@@ -54,8 +54,8 @@ def register_affine(image: Volume, template_name: str = "icbm2009a", *, resoluti
     moving = ants.resample_image(to_ants(tmpl, normalise_intensity(np.asarray(tmpl.array, np.float32))),
                                  (resolution_mm,) * 3, False, 1)
     with tempfile.TemporaryDirectory(prefix="voxelprompt-affine-") as tmp:
-        reg = ants.registration(fixed, moving, type_of_transform="Affine", aff_metric="mattes",
-                                random_seed=seed, outprefix=f"{tmp}/affine_")
+        reg = ants_registration(fixed, moving, type_of_transform="Affine", aff_metric="mattes",
+                                seed=seed, outprefix=f"{tmp}/affine_")
         tx = ants.read_transform(reg["fwdtransforms"][0])
         matrix = itk_affine_to_ras(np.asarray(tx.parameters), np.asarray(tx.fixed_parameters))
     return TemplateAffine(matrix, template_name, time.perf_counter() - start)

@@ -14,7 +14,9 @@ interpolated linearly (a soft probability) and thresholded at 0.5.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
+import os
 import tempfile
 import time
 from collections import OrderedDict
@@ -32,6 +34,38 @@ from voxelprompt.volume.checks import require_finite
 log = logging.getLogger(__name__)
 LPS = np.diag([-1.0, -1.0, 1.0])
 OUTSIDE = -1.0e6  # coordinate given to subject voxels that map outside the template
+
+
+REPRODUCIBLE_THREADS = "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"  # "1": bit-identical registrations
+
+
+def ants_registration(fixed, moving, *, seed: int, **options) -> dict:
+    """``ants.registration`` with its random metric sampling really seeded by ``seed``.
+
+    Current ANTsPy releases take the seed from ``ants.config`` and silently ignore a
+    ``random_seed`` argument; earlier ones take the argument. Either way the same seed draws the
+    same samples. Results are bit-identical from run to run only when ITK runs single-threaded
+    (``REPRODUCIBLE_THREADS`` set to 1 before the process's first registration, as
+    ``voxelprompt --deterministic`` does), because multi-threaded metric sums vary in their last bits.
+    """
+    import ants
+
+    if "random_seed" in inspect.signature(ants.registration).parameters:
+        return ants.registration(fixed, moving, random_seed=seed, **options)
+    config = getattr(ants, "config", None)
+    if config is None or not hasattr(config, "_random_seed"):
+        log.warning("this ANTsPy release takes no registration seed: results may vary from run to run")
+        return ants.registration(fixed, moving, **options)
+    previous, config._random_seed = config._random_seed, seed
+    try:
+        return ants.registration(fixed, moving, **options)
+    finally:
+        config._random_seed = previous
+
+
+def registration_is_reproducible() -> bool:
+    """Whether ITK was asked to run single-threaded, so that a seeded registration repeats exactly."""
+    return os.environ.get(REPRODUCIBLE_THREADS) == "1"
 
 
 def to_ants(volume: Volume, data: np.ndarray | None = None):
@@ -166,6 +200,7 @@ class AtlasEngine(Engine):
         confidence = float(prob[mask].mean()) if present else 0.0
         provenance = {"template": reg.template, "atlas": atlas, "labels": ids,
                       "transform": reg.transform, "metric": reg.metric,
+                      "bit_reproducible": registration_is_reproducible(),
                       "registration_seconds": round(reg.seconds, 2),
                       "seconds": round(time.perf_counter() - start, 2)}
         return Segmentation(grid, concept, self.name, present, probability, confidence, provenance)
@@ -199,14 +234,14 @@ class AtlasEngine(Engine):
         fixed = crop_to_foreground(ants.resample_image(fixed_full, res, False, 1))
         moving = ants.resample_image(to_ants(tmpl, tmpl_data), res, False, 1)
         with tempfile.TemporaryDirectory(prefix="voxelprompt-reg-") as tmp:
-            affine = ants.registration(fixed, moving, type_of_transform="Affine", aff_metric="mattes",
-                                       random_seed=self.seed, outprefix=f"{tmp}/affine_")["fwdtransforms"]
+            affine = ants_registration(fixed, moving, type_of_transform="Affine", aff_metric="mattes",
+                                       seed=self.seed, outprefix=f"{tmp}/affine_")["fwdtransforms"]
             transforms, kind, metric = affine, "affine", "mattes"
             if self.deformable:
                 painted = repaint(fixed, moving, affine)
-                syn = ants.registration(fixed, painted, type_of_transform="SyNOnly", initial_transform=affine[0],
+                syn = ants_registration(fixed, painted, type_of_transform="SyNOnly", initial_transform=affine[0],
                                         syn_metric="CC", syn_sampling=self.cc_radius,
-                                        reg_iterations=self.iterations, random_seed=self.seed,
+                                        reg_iterations=self.iterations, seed=self.seed,
                                         outprefix=f"{tmp}/syn_")
                 transforms = [syn["fwdtransforms"][0], *affine]
                 kind, metric = "affine+SyN", f"mattes (affine), CC radius {self.cc_radius} on repainted template (SyN)"

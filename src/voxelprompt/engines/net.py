@@ -32,7 +32,13 @@ from scipy import ndimage
 
 from voxelprompt.concepts import ConceptRef, load_vocabulary
 from voxelprompt.engines.affine import TemplateAffine, register_affine
-from voxelprompt.engines.atlas import AtlasEngine, _Registration, fingerprint, normalise_intensity
+from voxelprompt.engines.atlas import (
+    AtlasEngine,
+    _Registration,
+    fingerprint,
+    normalise_intensity,
+    registration_is_reproducible,
+)
 from voxelprompt.engines.base import PICTURE_MODALITIES, Engine, Prompts, Segmentation, checked_head_scan
 from voxelprompt.engines.finetuned import finetuned_weights
 from voxelprompt.engines.residual import lesion_channels
@@ -187,6 +193,7 @@ class NetEngine(Engine):
             confidence = float(prob[mask].mean()) * p_present if present else 1.0 - p_present
             provenance = {"weights": source, "template": encoded.affine.template,
                           "transform": "affine (Mattes MI) + network", "presence": round(p_present, 4),
+                          "bit_reproducible": registration_is_reproducible(),
                           "registration_seconds": round(encoded.affine.seconds, 2),
                           "network_seconds": round(encoded.seconds, 2),
                           "seconds": round(time.perf_counter() - start, 2)}
@@ -251,6 +258,7 @@ class NetEngine(Engine):
                                 "mirrored scan; " + ("each candidate judged on its size, contrast, symmetry, shape "
                                                      "and place; " if judge else "")
                                 + "outline at half the lesion's contrast on the scan grid", **judged,
+                      "bit_reproducible": registration_is_reproducible(),
                       "registration_seconds": round(reg.seconds, 2),
                       "seconds": round(time.perf_counter() - start, 2)}
         doubt = max((r["judge_probability"] for r in rows), default=float(prob.max()))  # the likeliest lesion dropped
@@ -267,7 +275,8 @@ class NetEngine(Engine):
         mask = prob >= self.threshold
         present = bool(mask.any())
         provenance = {"template": reg.template, "atlas": "freesurfer", "labels": ids, "transform": reg.transform,
-                      "metric": reg.metric, "registration_seconds": round(reg.seconds, 2),
+                      "metric": reg.metric, "bit_reproducible": registration_is_reproducible(),
+                      "registration_seconds": round(reg.seconds, 2),
                       "seconds": round(time.perf_counter() - start, 2)}
         return Segmentation(image.with_array(mask, channel_names=None, intensity_unit="label"), concept, self.name,
                             present, image.with_array(prob.astype(np.float32), channel_names=None, intensity_unit="1"),
