@@ -28,7 +28,9 @@ case is aligned by the net engine's test-time deformation and stored as its resi
 lesion mask on the working grid (one ``.npz`` per case), with the aligned atlas labels and the
 mirror map. ``paint`` copies such cases with new lesions painted on the working grid
 (``vision.lesion_synth``) and their channels computed again, a few seconds a copy instead of an
-alignment. The seeds must not overlap the
+alignment. Run ``data`` with ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS=1`` (what ``voxelprompt
+--deterministic`` sets) for bit-identical cases; the shipped fits' cases were built without it,
+so a rebuild differs slightly. The seeds must not overlap the
 evaluation's (0-2, 50-55, 100-104, 200-204, 300-399, 600-604). ``fit`` trains on random crops of
 those cases and writes safetensors; the last ``--val`` cases of each folder are held out to choose
 the threshold, the smallest lesion kept and the least peak probability of a lesion. ``tune``
