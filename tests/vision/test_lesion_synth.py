@@ -45,3 +45,11 @@ def test_the_same_seed_paints_the_same_lesions():
     a = paint_lesions_working(np.random.default_rng(3), scan, labels)
     b = paint_lesions_working(np.random.default_rng(3), scan, labels)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
+
+
+def test_labels_without_the_drawn_tissue_paint_nothing_rather_than_fail():
+    labels, scan = _head()
+    csf_only = np.where(labels > 0, 24, 0).astype(np.int16)  # brain, but no white matter, cortex or deep grey
+    for seed in range(6):
+        out, mask, _ = paint_lesions_working(np.random.default_rng(seed), scan, csf_only)
+        assert not mask.any() and np.array_equal(out, scan)

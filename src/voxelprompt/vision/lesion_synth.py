@@ -30,8 +30,13 @@ STEP = (0.12, 0.55)  # lesion intensity minus the replaced tissue's, in units of
 
 
 def _places(where: np.ndarray, erode: int) -> np.ndarray:
+    """Voxels (N, 3) of ``where`` eroded by ``erode`` voxels, or of ``where`` itself when erosion leaves none."""
     inner = ndimage.binary_erosion(where, iterations=erode) if erode else where
     return np.argwhere(inner if inner.any() else where)
+
+
+def _centre(rng: np.random.Generator, places: np.ndarray) -> np.ndarray | None:
+    return places[rng.integers(len(places))].astype(float) if len(places) else None
 
 
 def _regions(rng: np.random.Generator, labels: np.ndarray) -> tuple[str, list[tuple[np.ndarray, float]]]:
@@ -48,12 +53,14 @@ def _regions(rng: np.random.Generator, labels: np.ndarray) -> tuple[str, list[tu
     if kind == "white-matter lesions":
         places, mask = _places(wm, 1), np.zeros(labels.shape, bool)
         for _ in range(int(rng.integers(1, 7))):
-            centre = places[rng.integers(len(places))].astype(float)
-            mask |= blob(rng, labels.shape, centre, radii(1.5, 10.0, 0.35), 0.3) & wm
+            centre = _centre(rng, places)
+            if centre is not None:
+                mask |= blob(rng, labels.shape, centre, radii(1.5, 10.0, 0.35), 0.3) & wm
         return kind, [(mask, STEP[0])]
     if kind == "tumour":
-        places = _places(tissue, 3)
-        centre = places[rng.integers(len(places))].astype(float)
+        centre = _centre(rng, _places(tissue, 3))
+        if centre is None:
+            return kind, []
         r = radii(5.0, 22.0, 0.25)
         core = blob(rng, labels.shape, centre, r, 0.35) & brain
         out = []
@@ -63,8 +70,9 @@ def _regions(rng: np.random.Generator, labels: np.ndarray) -> tuple[str, list[tu
         if rng.random() < 0.4:
             out.append((ndimage.binary_erosion(core, iterations=int(rng.integers(1, 4))), STEP[0]))
         return kind, out
-    places = _places(cortex | np.isin(labels, DEEP_IDS), 0)
-    centre = places[rng.integers(len(places))].astype(float)
+    centre = _centre(rng, _places(cortex | np.isin(labels, DEEP_IDS), 0))
+    if centre is None:
+        return kind, []
     return kind, [(blob(rng, labels.shape, centre, radii(4.0, 15.0, 0.4), 0.4) & tissue, STEP[0])]
 
 
