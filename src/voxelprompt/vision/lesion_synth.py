@@ -11,8 +11,8 @@ with their lesions in place (the evaluation's kind) stay in the training mix.
 The lesions are drawn more widely than the evaluation paints them (``evaluation.lesions``):
 several white-matter lesions of 1.5-10 mm radius, tumours of 5-22 mm with or without oedema and
 a necrotic core of their own intensities, cortical and subcortical infarcts, each darker or
-brighter than the tissue it replaces by 0.12-0.55 of the brain's intensity range, partly keeping
-that tissue's texture, with soft edges and noise of its own.
+brighter than the tissue it replaces by 0.12-0.55 of the brain's intensity range (an oedema ring
+by 0.10-0.55), partly keeping that tissue's texture, with soft edges and noise of its own.
 """
 
 from __future__ import annotations
