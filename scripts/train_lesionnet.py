@@ -62,11 +62,10 @@ def seeds_from(text: str) -> list[int]:
 def make_data(out: Path, seeds: list[int], *, template: str = TEMPLATE, clean: bool = False,
               contrast: str | None = None) -> None:
     from voxelprompt.engines.net import NetEngine
-    from voxelprompt.engines.residual import aligned_atlas, working_world
+    from voxelprompt.engines.residual import aligned_inputs
     from voxelprompt.evaluation.cases import make_case
     from voxelprompt.evaluation.lesions import paint_lesions
-    from voxelprompt.vision.lesion_residual import (mirror_coordinates, normalise_scan, residual_channels,
-                                                    to_working_grid)
+    from voxelprompt.vision.lesion_residual import residual_channels, to_working_grid
 
     out.mkdir(parents=True, exist_ok=True)
     engine = NetEngine()
@@ -80,10 +79,7 @@ def make_data(out: Path, seeds: list[int], *, template: str = TEMPLATE, clean: b
         if seed % 3 != 2 and not clean:
             case, truth = paint_lesions(case, seed)
         spacing = np.asarray(case.image.spacing, float)
-        world = working_world(case.image, engine.deformed_prior(case.image))
-        template_t1, labels = aligned_atlas(world)
-        mirror = mirror_coordinates(world)
-        scan = to_working_grid(normalise_scan(np.asarray(case.image.array, np.float32)), spacing)
+        scan, template_t1, labels, mirror = aligned_inputs(case.image, engine.deformed_prior(case.image))
         channels = residual_channels(scan, template_t1, labels, mirror)
         target = to_working_grid(truth.astype(np.float32), spacing) >= 0.5
         # labels and mirror let `paint` add lesions on the working grid without aligning again
@@ -123,9 +119,10 @@ def paint(folders: list[Path], out: Path, variants: int) -> None:
                       file=sys.stderr, flush=True)
 
 
-def held_out(cases: list[dict], n: int) -> list[dict]:
-    """The last ``n`` of ``cases`` (none for 0)."""
-    return cases[-n:] if n else []
+def selected_cases(folders: list[Path], n_val: int, extra: list[Path]) -> list[dict]:
+    """The last ``n_val`` cases of each of ``folders`` (none for 0) and every case of ``extra``."""
+    held_out = [c for f in folders for c in (load_cases(f)[-n_val:] if n_val else [])]
+    return held_out + [c for f in extra for c in load_cases(f)]
 
 
 def load_cases(folder: Path) -> list[dict]:
@@ -275,7 +272,7 @@ def tune(weights: Path, folders: list[Path], n_val: int, extra: list[Path]) -> N
     from voxelprompt.vision.lesionnet import load_lesionnet, save_lesionnet
 
     loaded = load_lesionnet(weights)
-    cases = [c for f in folders for c in held_out(load_cases(f), n_val)] + [c for f in extra for c in load_cases(f)]
+    cases = selected_cases(folders, n_val, extra)
     settings = choose_settings(loaded, cases)
     print(json.dumps({"validation": settings, "cases": len(cases)}), flush=True)
     meta = {**loaded.metadata, "threshold": settings["threshold"], "min_ml": settings["min_ml"],
@@ -355,7 +352,7 @@ def judge(weights: Path, output: Path, folders: list[Path], n_val: int, extra: l
     from voxelprompt.vision.lesionnet import load_lesionnet
 
     loaded = load_lesionnet(weights)
-    cases = [c for f in folders for c in held_out(load_cases(f), n_val)] + [c for f in extra for c in load_cases(f)]
+    cases = selected_cases(folders, n_val, extra)
     fitted = fit_judge(loaded, cases)
     print(json.dumps(fitted.metadata["cross_validated"]), flush=True)
     output.write_text(json.dumps({**fitted.to_json(), "weights": weights.name}, indent=1) + "\n")

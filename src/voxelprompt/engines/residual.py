@@ -51,14 +51,20 @@ def _read_at(data: np.ndarray, affine: np.ndarray, points: np.ndarray, order: in
     return ndimage.map_coordinates(data, inv[:3, :3] @ points + inv[:3, 3:4], order=order, cval=0)
 
 
-def lesion_channels(image: Volume, reg: _Registration, scan: np.ndarray | None = None) -> np.ndarray:
-    """The residual channels (C, X, Y, Z) of ``image`` on its working grid.
+def aligned_inputs(image: Volume, reg: _Registration,
+                   scan: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What ``residual_channels`` takes for ``image``, on its working grid.
 
-    ``scan``: ``image`` already normalised (``normalise_scan``), where the caller needs it too.
+    The normalised scan, the template intensity and FreeSurfer label read through ``reg``, and the
+    mirror map. ``scan``: ``image`` already normalised (``normalise_scan``), where the caller needs it too.
     """
     spacing = np.asarray(image.spacing, float)
     scan = normalise_scan(np.asarray(image.array, np.float32)) if scan is None else scan
-    scan = to_working_grid(scan, spacing)
     world = working_world(image, reg)
     t, lab = aligned_atlas(world)
-    return residual_channels(scan, t, lab, mirror_coordinates(world))
+    return to_working_grid(scan, spacing), t, lab, mirror_coordinates(world)
+
+
+def lesion_channels(image: Volume, reg: _Registration, scan: np.ndarray | None = None) -> np.ndarray:
+    """The residual channels (C, X, Y, Z) of ``image`` on its working grid (``scan`` as for ``aligned_inputs``)."""
+    return residual_channels(*aligned_inputs(image, reg, scan))
