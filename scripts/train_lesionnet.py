@@ -91,7 +91,7 @@ def make_data(out: Path, seeds: list[int], *, template: str = TEMPLATE, clean: b
 
 def paint(folders: list[Path], out: Path, variants: int) -> None:
     """``variants`` copies of every case of ``folders`` with new lesions painted (``vision.lesion_synth``)."""
-    from voxelprompt.vision.lesion_residual import WORK_MM, residual_channels
+    from voxelprompt.vision.lesion_residual import CHANNELS, VOXEL_ML, residual_channels
     from voxelprompt.vision.lesion_synth import paint_lesions_working
 
     out.mkdir(parents=True, exist_ok=True)
@@ -109,10 +109,10 @@ def paint(folders: list[Path], out: Path, variants: int) -> None:
                     continue
                 start = time.perf_counter()
                 rng = np.random.default_rng([seed, k, 91])
-                scan, mask, kind = paint_lesions_working(rng, channels[0], labels)
-                painted = residual_channels(scan, channels[1], labels, mirror)
+                scan, mask, kind = paint_lesions_working(rng, channels[CHANNELS.index("scan")], labels)
+                painted = residual_channels(scan, channels[CHANNELS.index("template")], labels, mirror)
                 desc = {**description, "lesions": kind if not target.any() else f"{description['lesions']}+{kind}",
-                        "painted_ml": float(mask.sum() * WORK_MM ** 3 / 1000)}
+                        "painted_ml": float(mask.sum() * VOXEL_ML)}
                 np.savez_compressed(dest, channels=painted.astype(np.float16), target=target | mask,
                                     description=json.dumps(desc))
                 print(f"{dest.name}: {kind}, {desc['painted_ml']:.2f} ml, {time.perf_counter() - start:.1f} s",
@@ -180,16 +180,15 @@ def loss_fn(logits, target):
 
 def choose_settings(loaded, cases: list[dict]) -> dict:
     """Threshold, smallest lesion and least peak giving the best mean Dice, lesion-free cases mostly absent."""
-    from voxelprompt.vision.lesion_residual import WORK_MM
+    from voxelprompt.vision.lesion_residual import VOXEL_ML
     from voxelprompt.vision.lesionnet import components
 
-    voxel_ml = WORK_MM ** 3 / 1000
     probs = [loaded.probability(c["channels"].astype(np.float32)) for c in cases]
     best = None
     for threshold in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
         parts = []  # per case: component volumes, peaks, overlap with the truth (voxels), truth size (voxels)
         for c, p in zip(cases, probs):
-            lbl, n, ml, peaks = components(p, threshold, voxel_ml)
+            lbl, n, ml, peaks = components(p, threshold, VOXEL_ML)
             hit = ndimage_sum(c["target"], lbl, n)
             parts.append((ml, peaks, hit, int(c["target"].sum())))
         for min_ml in (0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2, 2.0):
@@ -198,7 +197,7 @@ def choose_settings(loaded, cases: list[dict]) -> dict:
                 for ml, peaks, hit, truth in parts:
                     keep = (ml >= min_ml) & (peaks >= peak)
                     if truth:
-                        dices.append(2 * hit[keep].sum() / (ml[keep].sum() / voxel_ml + truth))
+                        dices.append(2 * hit[keep].sum() / (ml[keep].sum() / VOXEL_ML + truth))
                     else:
                         absent.append(not keep.any())
                 row = {"threshold": threshold, "min_ml": min_ml, "peak": peak, "dice": float(np.mean(dices)),

@@ -45,7 +45,7 @@ from voxelprompt.engines.residual import lesion_channels
 from voxelprompt.vision.deform3d import align_prior
 from voxelprompt.vision.lesion_candidates import SHIPPED_JUDGE, shipped_judge
 from voxelprompt.vision.lesion_outline import outline_on_scan_grid
-from voxelprompt.vision.lesion_residual import CHANNELS, WORK_MM, from_working_grid, normalise_scan
+from voxelprompt.vision.lesion_residual import CHANNELS, VOXEL_ML, from_working_grid, normalise_scan
 from voxelprompt.vision.lesionnet import SHIPPED_LESION, LoadedLesionNet, shipped_lesionnet
 from voxelprompt.vision.synth3d import (
     NET_SHAPE,
@@ -244,7 +244,7 @@ class NetEngine(Engine):
         prob_work = net.probability(channels)
         judge, rows = shipped_judge(), []
         if judge is None:
-            kept = net.lesion_mask(prob_work, WORK_MM ** 3 / 1000)
+            kept = net.lesion_mask(prob_work, VOXEL_ML)
             judged = {"threshold": net.threshold, "min_ml": net.min_ml, "peak": net.peak}
         else:
             kept, rows = judge.lesions(channels, prob_work)

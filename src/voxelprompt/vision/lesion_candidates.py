@@ -23,7 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from voxelprompt.errors import InputFileError
-from voxelprompt.vision.lesion_residual import CHANNELS, WORK_MM
+from voxelprompt.vision.lesion_residual import CHANNELS, VOXEL_ML, WORK_MM
 from voxelprompt.vision.lesionnet import components
 
 SHIPPED_JUDGE = "lesion_candidates.json"
@@ -35,7 +35,7 @@ SHELL = 2  # working voxels around a component that give its surroundings
 
 def candidates(prob: np.ndarray, threshold: float, min_ml: float) -> tuple[np.ndarray, int]:
     """Connected components of ``prob >= threshold`` of at least ``min_ml``, labelled 1..n."""
-    lbl, n, ml, _ = components(prob, threshold, WORK_MM ** 3 / 1000)
+    lbl, n, ml, _ = components(prob, threshold, VOXEL_ML)
     if not n:
         return lbl, 0
     keep = np.zeros(n + 1, int)
@@ -77,7 +77,7 @@ def candidate_features(channels: np.ndarray, prob: np.ndarray, lbl: np.ndarray, 
         around = float(np.median(res[shell])) if shell.any() else 0.0
         sign = 1.0 if level >= around else -1.0
         step = abs(level - around)
-        out[i] = (np.log(inside.sum() * WORK_MM ** 3 / 1000), prob[box][inside].max(), prob[box][inside].mean(),
+        out[i] = (np.log(inside.sum() * VOXEL_ML), prob[box][inside].max(), prob[box][inside].mean(),
                   step / noise, abs(res[inside].mean()) / max(float(np.abs(res[inside]).mean()), 1e-6),
                   sign * float(ch["asymmetry"][box][inside].mean()) / max(step, 1e-4),
                   *_shape(inside), ch["white matter"][box][inside].mean(), ch["csf"][box][inside].mean(),

@@ -24,6 +24,7 @@ from voxelprompt.errors import MaskError
 from voxelprompt.vision.synth3d import WM_IDS
 
 WORK_MM = 1.5
+VOXEL_ML = WORK_MM ** 3 / 1000  # volume of one working-grid voxel
 BINS, BIAS_MM, SMOOTH_MM, REACH_MM = 64, 20.0, 1.0, 2.0
 CSF_IDS = (4, 5, 14, 15, 24, 31, 43, 44, 63, 72)  # ventricles, choroid plexus, CSF
 CHANNELS = ("scan", "template", "expected", "residual", "outlier", "asymmetry", "white matter", "csf", "brain")

@@ -21,10 +21,8 @@ import numpy as np
 from scipy import ndimage
 
 from voxelprompt.vision.lesion_residual import WORK_MM
-from voxelprompt.vision.synth3d import WM_IDS, blob
+from voxelprompt.vision.synth3d import CORTEX_RANGE, DEEP_GREY_IDS, WM_IDS, blob
 
-DEEP_IDS = (10, 11, 12, 13, 49, 50, 51, 52)  # thalamus, caudate, putamen, pallidum
-CORTEX = (1000, 3000)
 KINDS = {"white-matter lesions": 0.45, "tumour": 0.35, "infarct": 0.20}
 STEP = (0.12, 0.55)  # lesion intensity minus the replaced tissue's, in units of the brain's range
 
@@ -43,8 +41,8 @@ def _regions(rng: np.random.Generator, labels: np.ndarray) -> tuple[str, list[tu
     """The kind drawn, and its regions (mask, least step) on the working grid, outermost first."""
     brain = labels > 0
     wm = np.isin(labels, WM_IDS)
-    cortex = (labels >= CORTEX[0]) & (labels < CORTEX[1])
-    tissue = wm | cortex | np.isin(labels, DEEP_IDS)
+    cortex = (labels >= CORTEX_RANGE[0]) & (labels < CORTEX_RANGE[1])
+    tissue = wm | cortex | np.isin(labels, DEEP_GREY_IDS)
     kind = str(rng.choice(list(KINDS), p=list(KINDS.values())))
 
     def radii(lo_mm: float, hi_mm: float, spread: float) -> np.ndarray:
@@ -70,7 +68,7 @@ def _regions(rng: np.random.Generator, labels: np.ndarray) -> tuple[str, list[tu
         if rng.random() < 0.4:
             out.append((ndimage.binary_erosion(core, iterations=int(rng.integers(1, 4))), STEP[0]))
         return kind, out
-    centre = _centre(rng, _places(cortex | np.isin(labels, DEEP_IDS), 0))
+    centre = _centre(rng, _places(cortex | np.isin(labels, DEEP_GREY_IDS), 0))
     if centre is None:
         return kind, []
     return kind, [(blob(rng, labels.shape, centre, radii(4.0, 15.0, 0.4), 0.4) & tissue, STEP[0])]

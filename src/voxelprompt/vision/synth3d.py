@@ -35,6 +35,7 @@ NET_ORIGIN = (-78.0, -114.0, -76.0)  # RAS mm of voxel (0, 0, 0); covers the lab
 SOURCE_SPACING = 1.0
 WM_IDS = (2, 41)
 CORTEX_RANGE = (1000, 3000)
+DEEP_GREY_IDS = (10, 11, 12, 13, 49, 50, 51, 52)  # thalamus, caudate, putamen, pallidum
 IN_CHANNELS = 7  # image, second image, box, points, x, y, z (MNI mm / 100)
 
 
@@ -191,7 +192,7 @@ def pathology(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
     out = np.zeros(labels.shape, np.int16)
     wm = np.isin(labels, WM_IDS)
     cortex = (labels >= CORTEX_RANGE[0]) & (labels < CORTEX_RANGE[1])
-    hemispheres = wm | cortex | np.isin(labels, (10, 11, 12, 13, 49, 50, 51, 52))
+    hemispheres = wm | cortex | np.isin(labels, DEEP_GREY_IDS)
     kind = rng.choice(["wm", "tumor", "infarct"], p=[0.5, 0.3, 0.2])
     if kind == "wm":
         for _ in range(int(rng.integers(1, 7))):
