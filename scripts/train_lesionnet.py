@@ -37,6 +37,8 @@ the threshold, the smallest lesion kept and the least peak probability of a lesi
 chooses them again, adding lesion-free cases. ``judge`` fits the candidate judge: a logistic
 regression over each candidate lesion's features, with the candidate threshold, the smallest
 candidate and the judge's cutoff chosen on out-of-fold (by case) judge probabilities.
+``flip-average`` makes the weights average the network over the scan flipped along each axis
+(four passes; ``--off`` undoes it); fit the judge again afterwards, on the averaged probabilities.
 """
 
 from __future__ import annotations
@@ -280,6 +282,15 @@ def tune(weights: Path, folders: list[Path], n_val: int, extra: list[Path]) -> N
     save_lesionnet(loaded.net, weights, meta)
 
 
+def flip_average(weights: Path, on: bool) -> None:
+    """Turn averaging over flipped copies of the scan on or off in the weights' settings (refit the judge after)."""
+    from voxelprompt.vision.lesionnet import load_lesionnet, save_lesionnet
+
+    loaded = load_lesionnet(weights)
+    save_lesionnet(loaded.net, weights, {**loaded.metadata, "flip_average": "1" if on else "0"})
+    print(json.dumps({"weights": str(weights), "flip_average": on}), flush=True)
+
+
 def candidate_table(loaded, cases: list[dict], threshold: float, min_ml: float) -> list[dict]:
     """Per case: candidate features, voxels, voxels on the truth, and the truth's size."""
     from voxelprompt.vision.lesion_candidates import candidate_features, candidates, feature_context
@@ -389,6 +400,9 @@ def main() -> None:
     j.add_argument("data", type=Path, nargs="*", default=[], help="folders whose last --val cases are used")
     j.add_argument("--val", type=int, default=4, help="the last cases of each folder, held out by fit")
     j.add_argument("--all", type=Path, nargs="*", default=[], help="folders of cases fit never saw, used whole")
+    fa = sub.add_parser("flip-average", help="average the network over the scan flipped along each axis")
+    fa.add_argument("weights", type=Path)
+    fa.add_argument("--off", action="store_true", help="one pass on the scan as given (the default of new weights)")
     args = parser.parse_args()
     if args.step == "data":
         make_data(args.out, seeds_from(args.seeds), template=args.template, clean=args.clean,
@@ -397,6 +411,8 @@ def main() -> None:
         paint(args.data, args.out, args.variants)
     elif args.step == "judge":
         judge(args.weights, args.output, args.data, args.val, args.all)
+    elif args.step == "flip-average":
+        flip_average(args.weights, not args.off)
     elif args.step == "tune":
         tune(args.weights, args.data, args.val, args.all)
     else:
@@ -404,4 +420,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from voxelprompt.errors import VoxelPromptError
+
+    try:
+        main()
+    except VoxelPromptError as err:
+        raise SystemExit(f"error: {err}") from None

@@ -30,6 +30,20 @@ def test_weights_round_trip_with_their_settings(tmp_path):
     np.testing.assert_allclose(loaded.probability(channels), LoadedLesionNet(net, {}).probability(channels), atol=1e-6)
 
 
+def test_flip_averaging_is_the_mean_over_the_scan_and_its_three_mirror_images(tmp_path):
+    torch.manual_seed(4)
+    net = LesionNet().eval()
+    channels = np.random.default_rng(5).random((len(CHANNELS), 16, 12, 20)).astype(np.float32)
+    single = LoadedLesionNet(net, {})
+    views = [single.probability(channels)] + [
+        np.flip(single.probability(np.ascontiguousarray(np.flip(channels, 1 + a))), a) for a in range(3)]
+    path = save_lesionnet(net, tmp_path / "lesion.safetensors", {"flip_average": "1"})
+    averaged = load_lesionnet(path)
+    assert averaged.flip_average and not single.flip_average
+    np.testing.assert_allclose(averaged.probability(channels), np.mean(views, 0), atol=1e-6)
+    assert np.abs(averaged.probability(channels) - views[0]).max() > 1e-3  # the mirror images do add something
+
+
 def test_lesion_mask_drops_components_below_the_smallest_volume():
     loaded = LoadedLesionNet(LesionNet().eval(), {"threshold": "0.5", "min_ml": "0.2"})
     prob = np.zeros((30, 30, 30), np.float32)

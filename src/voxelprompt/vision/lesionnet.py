@@ -76,13 +76,27 @@ class LoadedLesionNet:
         """Least peak probability of a reported lesion: components never this sure of themselves are dropped."""
         return float(self.metadata.get("peak", 0.0))
 
+    @property
+    def flip_average(self) -> bool:
+        """Whether ``probability`` averages the scan as given and mirrored along each working axis in turn."""
+        return str(self.metadata.get("flip_average", "0")).lower() in ("1", "true", "yes")
+
     def probability(self, channels: np.ndarray) -> np.ndarray:
-        """Lesion probability on the working grid for residual ``channels`` (C, X, Y, Z)."""
+        """Lesion probability on the working grid for residual ``channels`` (C, X, Y, Z).
+
+        With ``flip_average``, the mean of four passes: as given and flipped along each axis (the
+        network was trained on flipped crops, so each is an equally valid view of the scan).
+        """
         shape = channels.shape[1:]
         pad = [(0, (-n) % 4) for n in shape]
         x = torch.as_tensor(np.pad(channels, [(0, 0), *pad], mode="edge"))[None]
+        views = [()] + ([(2,), (3,), (4,)] if self.flip_average else [])
+        passes = []
         with torch.no_grad():
-            p = torch.sigmoid(self.net(x))[0, 0].numpy()
+            for dims in views:
+                q = torch.sigmoid(self.net(x.flip(dims) if dims else x))
+                passes.append(q.flip(dims) if dims else q)
+        p = torch.stack(passes).mean(0)[0, 0].numpy()
         return p[: shape[0], : shape[1], : shape[2]]
 
     def lesion_mask(self, prob: np.ndarray, voxel_ml: float) -> np.ndarray:
