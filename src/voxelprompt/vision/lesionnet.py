@@ -79,7 +79,7 @@ class LoadedLesionNet:
     @property
     def flip_average(self) -> bool:
         """Whether ``probability`` averages the scan as given and mirrored along each working axis in turn."""
-        return str(self.metadata.get("flip_average", "0")).lower() in ("1", "true", "yes")
+        return str(self.metadata.get("flip_average", "0")) == "1"
 
     def probability(self, channels: np.ndarray) -> np.ndarray:
         """Lesion probability on the working grid for residual ``channels`` (C, X, Y, Z).
@@ -90,14 +90,13 @@ class LoadedLesionNet:
         shape = channels.shape[1:]
         pad = [(0, (-n) % 4) for n in shape]
         x = torch.as_tensor(np.pad(channels, [(0, 0), *pad], mode="edge"))[None]
-        views = [()] + ([(2,), (3,), (4,)] if self.flip_average else [])
-        passes = []
         with torch.no_grad():
-            for dims in views:
-                q = torch.sigmoid(self.net(x.flip(dims) if dims else x))
-                passes.append(q.flip(dims) if dims else q)
-        p = torch.stack(passes).mean(0)[0, 0].numpy()
-        return p[: shape[0], : shape[1], : shape[2]]
+            p = torch.sigmoid(self.net(x))
+            if self.flip_average:
+                for dims in ((2,), (3,), (4,)):
+                    p += torch.sigmoid(self.net(x.flip(dims))).flip(dims)
+                p /= 4
+        return p[0, 0, : shape[0], : shape[1], : shape[2]].numpy()
 
     def lesion_mask(self, prob: np.ndarray, voxel_ml: float) -> np.ndarray:
         """``prob`` thresholded, without components smaller than ``min_ml`` or never reaching ``peak``."""
