@@ -121,6 +121,32 @@ def paint(folders: list[Path], out: Path, variants: int) -> None:
                       file=sys.stderr, flush=True)
 
 
+def refresh(folders: list[Path], out: Path) -> None:
+    """Cases of ``folders`` with their channels computed again by today's ``residual_channels``.
+
+    The scan and template channels, the aligned labels and the mirror map are kept, so a change to
+    how the channels are derived from them needs no new alignment.
+    """
+    from voxelprompt.vision.lesion_residual import CHANNELS, residual_channels
+
+    for folder in folders:
+        dest_dir = out / folder.name
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        for path in sorted(folder.glob("case-*.npz")):
+            dest = dest_dir / path.name
+            if dest.exists():
+                continue
+            with np.load(path) as z:
+                if "mirror" not in z:
+                    raise SystemExit(f"{path} has no mirror map: build it again with the data step")
+                channels, labels, mirror = z["channels"].astype(np.float32), z["labels"], z["mirror"]
+                kept = {k: z[k] for k in ("target", "labels", "mirror", "description")}
+            fresh = residual_channels(channels[CHANNELS.index("scan")], channels[CHANNELS.index("template")], labels,
+                                      mirror.astype(np.float32))
+            np.savez_compressed(dest, channels=fresh.astype(np.float16), **kept)
+            print(f"{dest_dir.name}/{dest.name}", file=sys.stderr, flush=True)
+
+
 def selected_cases(folders: list[Path], n_val: int, extra: list[Path]) -> list[dict]:
     """The last ``n_val`` cases of each of ``folders`` (none for 0) and every case of ``extra``."""
     held_out = [c for f in folders for c in (load_cases(f)[-n_val:] if n_val else [])]
@@ -320,8 +346,12 @@ def judge_score(table: list[dict], keep: list[np.ndarray]) -> dict:
     return {"dice": float(np.mean(dices)), "absent": float(np.mean(absent)) if absent else 1.0}
 
 
-def fit_judge(loaded, cases: list[dict], *, folds: int = 5, c_reg: float = 1.0):
-    """The candidate judge: thresholds and cutoff chosen on out-of-fold (by case) judge probabilities."""
+def fit_judge(loaded, cases: list[dict], *, folds: int = 5, c_reg: float = 1.0, least_absent: float = 0.95):
+    """The candidate judge: thresholds and cutoff chosen on out-of-fold (by case) judge probabilities.
+
+    The best mean Dice plus half the absent rate among settings that keep at least ``least_absent``
+    of the lesion-free cases absent out of fold (or the best of all, when none does).
+    """
     from sklearn.linear_model import LogisticRegression
 
     from voxelprompt.vision.lesion_candidates import CandidateJudge
@@ -344,7 +374,7 @@ def fit_judge(loaded, cases: list[dict], *, folds: int = 5, c_reg: float = 1.0):
             for cutoff in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
                 row = {"threshold": threshold, "min_ml": min_ml, "cutoff": cutoff,
                        **judge_score(table, [oof[case_of == i] >= cutoff for i in range(len(table))])}
-                key = (row["absent"] >= 0.95, row["dice"] + 0.5 * row["absent"])
+                key = (row["absent"] >= least_absent, row["dice"] + 0.5 * row["absent"])
                 if best is None or key > best[0]:
                     unjudged = judge_score(table, [np.ones(len(t["size"]), bool) for t in table])
                     row |= {"dice_unjudged": unjudged["dice"], "absent_unjudged": unjudged["absent"]}
@@ -357,13 +387,14 @@ def fit_judge(loaded, cases: list[dict], *, folds: int = 5, c_reg: float = 1.0):
     return CandidateJudge(mean, scale, model.coef_[0], float(model.intercept_[0]), row["cutoff"], meta)
 
 
-def judge(weights: Path, output: Path, folders: list[Path], n_val: int, extra: list[Path]) -> None:
+def judge(weights: Path, output: Path, folders: list[Path], n_val: int, extra: list[Path],
+          least_absent: float = 0.95) -> None:
     """Fit the candidate judge on the last ``n_val`` cases of each of ``folders`` and all cases of ``extra``."""
     from voxelprompt.vision.lesionnet import load_lesionnet
 
     loaded = load_lesionnet(weights)
     cases = selected_cases(folders, n_val, extra)
-    fitted = fit_judge(loaded, cases)
+    fitted = fit_judge(loaded, cases, least_absent=least_absent)
     print(json.dumps(fitted.metadata["cross_validated"]), flush=True)
     output.write_text(json.dumps({**fitted.to_json(), "weights": weights.name}, indent=1) + "\n")
 
@@ -400,6 +431,11 @@ def main() -> None:
     j.add_argument("data", type=Path, nargs="*", default=[], help="folders whose last --val cases are used")
     j.add_argument("--val", type=int, default=4, help="the last cases of each folder, held out by fit")
     j.add_argument("--all", type=Path, nargs="*", default=[], help="folders of cases fit never saw, used whole")
+    j.add_argument("--least-absent", type=float, default=0.95,
+                   help="share of lesion-free cases the chosen settings must keep absent out of fold")
+    r = sub.add_parser("refresh", help="compute the channels of stored cases again (no new alignment)")
+    r.add_argument("data", type=Path, nargs="+", help="folders written by the data step")
+    r.add_argument("--out", type=Path, required=True, help="folder that receives one subfolder per data folder")
     fa = sub.add_parser("flip-average", help="average the network over the scan flipped along each axis")
     fa.add_argument("weights", type=Path)
     fa.add_argument("--off", action="store_true", help="one pass on the scan as given (the default of new weights)")
@@ -407,10 +443,12 @@ def main() -> None:
     if args.step == "data":
         make_data(args.out, seeds_from(args.seeds), template=args.template, clean=args.clean,
                   contrast=args.contrast)
+    elif args.step == "refresh":
+        refresh(args.data, args.out)
     elif args.step == "paint":
         paint(args.data, args.out, args.variants)
     elif args.step == "judge":
-        judge(args.weights, args.output, args.data, args.val, args.all)
+        judge(args.weights, args.output, args.data, args.val, args.all, args.least_absent)
     elif args.step == "flip-average":
         flip_average(args.weights, not args.off)
     elif args.step == "tune":

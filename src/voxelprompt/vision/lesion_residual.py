@@ -3,7 +3,9 @@
 Given a scan and, at every one of its voxels, the intensity of the ICBM 2009a T1 and the
 FreeSurfer label read through a deformable alignment, the template is repainted in the scan's
 contrast (the median scan intensity of each template-intensity bin, with a smooth multiplicative
-bias fitted alongside). That *expected* image carries the anatomy; what differs from it is either
+bias fitted alongside, robustly, so that a lesion's own voxels do not pull it). The bias is local
+(Gaussian of ``BIAS_MM``, 8 mm): a broader one cannot follow a bias bump of a few centimetres in 3D,
+and the residual it leaves buries lesions of a similar step. That *expected* image carries the anatomy; what differs from it is either
 anatomy the template does not share or pathology. The channels go to ``vision.lesionnet``, which
 learns to tell the two apart. One more channel does not rest on the template at all: the scan
 minus itself at the mirrored atlas position (x -> -x in the symmetric template's space), bias
@@ -25,7 +27,7 @@ from voxelprompt.vision.synth3d import WM_IDS
 
 WORK_MM = 1.5
 VOXEL_ML = WORK_MM ** 3 / 1000  # volume of one working-grid voxel
-BINS, BIAS_MM, SMOOTH_MM, REACH_MM = 64, 20.0, 1.0, 2.0
+BINS, BIAS_MM, SMOOTH_MM, REACH_MM = 64, 8.0, 1.0, 2.0
 CSF_IDS = (4, 5, 14, 15, 24, 31, 43, 44, 63, 72)  # ventricles, choroid plexus, CSF
 CHANNELS = ("scan", "template", "expected", "residual", "outlier", "asymmetry", "white matter", "csf", "brain")
 MIRROR_STEPS = 3
