@@ -4,9 +4,9 @@ The shipped weights (fit 7 of MODEL_CARD_lesionnet.md) continue fit 5 (from git 
 ``git show 65e03f8:src/voxelprompt/vision/data/lesionnet.safetensors > runs/lesionnet-fit5.safetensors``)
 for 2000 steps on the cases of fits 5 and 6 with their channels computed again by today's
 ``residual_channels`` (the bias of the expected image became local, 8 mm); the judge cases are
-aligned again because their first build kept no mirror map. On 2 CPU cores about 35 minutes of
-alignment (the first four lines, needed only from scratch), 20 of painting and refreshing, 24 of
-fitting and 7 of judging:
+aligned again because their first build kept no mirror map. On 2 CPU cores about 18 minutes of
+aligning the judge cases (the first six lines, the other aligned cases, are needed only from
+scratch), 20 of refreshing and painting, 24 of fitting and 7 of judging:
 
     python scripts/train_lesionnet.py data runs/pd-f --seeds 10500-10531
     python scripts/train_lesionnet.py data runs/pd-c --seeds 10600-10631 --template icbm2009c-brain
@@ -25,7 +25,7 @@ fitting and 7 of judging:
         --all runs/b8/jd-f runs/b8/jd-c runs/b8/jc-f runs/b8/jc-c --least-absent 1.0
 
 Fit 5 continued fit 4 (``git show 1e8342d:src/voxelprompt/vision/data/lesionnet.safetensors``;
-the commands of fit 4 and earlier are in this docstring at that commit) with the first three
+the commands of fit 4 and earlier are in this docstring at that commit) with the first two
 lines above, ``paint runs/pd-f runs/pd-c --out runs/pp --variants 3`` and ``fit runs/pd-f runs/pd-c
 runs/pp --init runs/lesionnet-fit4.safetensors --lr 1e-3 --steps 1500 --val 0 --seed 7``; its
 judge was fitted on the 48 cases of ``runs/jd-f`` and ``runs/jd-c`` (the commands of fit 5 are in

@@ -4,13 +4,14 @@ Given a scan and, at every one of its voxels, the intensity of the ICBM 2009a T1
 FreeSurfer label read through a deformable alignment, the template is repainted in the scan's
 contrast (the median scan intensity of each template-intensity bin, with a smooth multiplicative
 bias fitted alongside, robustly, so that a lesion's own voxels do not pull it). The bias is local
-(Gaussian of ``BIAS_MM``, 8 mm): a broader one cannot follow a bias bump of a few centimetres in 3D,
-and the residual it leaves buries lesions of a similar step. That *expected* image carries the anatomy; what differs from it is either
-anatomy the template does not share or pathology. The channels go to ``vision.lesionnet``, which
-learns to tell the two apart. One more channel does not rest on the template at all: the scan
-minus itself at the mirrored atlas position (x -> -x in the symmetric template's space), bias
-removed. A lesion is on one side only, and any contrast maps both hemispheres alike, so that
-channel stays flat where the template's anatomy merely differs from the scan's on both sides.
+(a Gaussian of ``BIAS_MM``, 8 mm): a broader one cannot follow a bias bump a few centimetres
+across in 3D, and the residual it leaves buries lesions of a similar step. That *expected* image
+carries the anatomy; what differs from it is either anatomy the template does not share or
+pathology. The channels go to ``vision.lesionnet``, which learns to tell the two apart. One more
+channel does not rest on the template at all: the scan minus itself at the mirrored atlas
+position (x -> -x in the symmetric template's space), bias removed. A lesion is on one side
+only, and any contrast maps both hemispheres alike, so that channel stays flat where the
+template's anatomy merely differs from the scan's on both sides.
 
 Everything runs on a *working grid*: the scan's own voxel axes resampled to ``WORK_MM`` isotropic
 voxels (so that one network sees every spacing alike), and results go back onto the scan's grid
