@@ -72,6 +72,37 @@ def seeds_from(text: str) -> list[int]:
     return list(range(int(lo), int(hi or lo) + 1))
 
 
+def case_paths(folder: Path) -> list[Path]:
+    """The stored cases of ``folder`` (``case-*.npz``), sorted; an error when it holds none."""
+    paths = sorted(folder.glob("case-*.npz"))
+    if not paths:
+        raise SystemExit(f"error: no case-*.npz in {folder}: give folders written by the data step")
+    return paths
+
+
+def save_case(dest: Path, **arrays) -> None:
+    """One case written under a temporary name and then renamed, so a stopped run leaves no half-written case."""
+    partial = dest.with_name("partial-" + dest.name)
+    np.savez_compressed(partial, **arrays)
+    partial.replace(dest)
+
+
+def aligned_case(path: Path) -> dict:
+    """A case of the data step with what ``residual_channels`` needs again: its labels and mirror map."""
+    with np.load(path) as z:
+        if "mirror" not in z:
+            raise SystemExit(f"error: {path} has no mirror map: build it again with the data step")
+        return {"channels": z["channels"].astype(np.float32), "target": z["target"], "labels": z["labels"],
+                "mirror": z["mirror"].astype(np.float32), "description": str(z["description"])}
+
+
+def channels_with_scan(case: dict, scan: np.ndarray) -> np.ndarray:
+    """``residual_channels`` of an aligned case whose scan channel is ``scan``."""
+    from voxelprompt.vision.lesion_residual import CHANNELS, residual_channels
+
+    return residual_channels(scan, case["channels"][CHANNELS.index("template")], case["labels"], case["mirror"])
+
+
 def make_data(out: Path, seeds: list[int], *, template: str = TEMPLATE, clean: bool = False,
               contrast: str | None = None) -> None:
     from voxelprompt.engines.net import NetEngine
@@ -96,25 +127,22 @@ def make_data(out: Path, seeds: list[int], *, template: str = TEMPLATE, clean: b
         channels = residual_channels(scan, template_t1, labels, mirror)
         target = to_working_grid(truth.astype(np.float32), spacing) >= 0.5
         # labels and mirror let `paint` add lesions on the working grid without aligning again
-        np.savez_compressed(path, channels=channels.astype(np.float16), target=target, labels=labels,
-                            mirror=mirror.astype(np.float16), description=json.dumps(case.description))
+        save_case(path, channels=channels.astype(np.float16), target=target, labels=labels,
+                  mirror=mirror.astype(np.float16), description=json.dumps(case.description))
         print(f"{path.name}: {case.description['contrast']}, lesion {case.description.get('lesion_ml', 0):.2f} ml, "
               f"{time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
 
 
 def paint(folders: list[Path], out: Path, variants: int) -> None:
     """``variants`` copies of every case of ``folders`` with new lesions painted (``vision.lesion_synth``)."""
-    from voxelprompt.vision.lesion_residual import CHANNELS, VOXEL_ML, residual_channels
+    from voxelprompt.vision.lesion_residual import CHANNELS, VOXEL_ML
     from voxelprompt.vision.lesion_synth import paint_lesions_working
 
     out.mkdir(parents=True, exist_ok=True)
     for folder in folders:
-        for path in sorted(folder.glob("case-*.npz")):
-            with np.load(path) as z:
-                if "mirror" not in z:
-                    raise SystemExit(f"{path} has no mirror map: build it again with the data step")
-                channels, target, labels = z["channels"].astype(np.float32), z["target"], z["labels"]
-                mirror, description = z["mirror"].astype(np.float32), json.loads(str(z["description"]))
+        for path in case_paths(folder):
+            case = aligned_case(path)
+            target, description = case["target"], json.loads(case["description"])
             seed = int(path.stem.split("-")[1])
             for k in range(variants):
                 dest = out / f"case-{seed}-p{k}.npz"
@@ -122,12 +150,12 @@ def paint(folders: list[Path], out: Path, variants: int) -> None:
                     continue
                 start = time.perf_counter()
                 rng = np.random.default_rng([seed, k, 91])
-                scan, mask, kind = paint_lesions_working(rng, channels[CHANNELS.index("scan")], labels)
-                painted = residual_channels(scan, channels[CHANNELS.index("template")], labels, mirror)
+                scan, mask, kind = paint_lesions_working(rng, case["channels"][CHANNELS.index("scan")], case["labels"])
+                painted = channels_with_scan(case, scan)
                 desc = {**description, "lesions": kind if not target.any() else f"{description['lesions']}+{kind}",
                         "painted_ml": float(mask.sum() * VOXEL_ML)}
-                np.savez_compressed(dest, channels=painted.astype(np.float16), target=target | mask,
-                                    description=json.dumps(desc))
+                save_case(dest, channels=painted.astype(np.float16), target=target | mask,
+                          description=json.dumps(desc))
                 print(f"{dest.name}: {kind}, {desc['painted_ml']:.2f} ml, {time.perf_counter() - start:.1f} s",
                       file=sys.stderr, flush=True)
 
@@ -138,28 +166,19 @@ def refresh(folders: list[Path], out: Path) -> None:
     The scan and template channels, the aligned labels and the mirror map are kept, so a change to
     how the channels are derived from them needs no new alignment.
     """
-    from voxelprompt.vision.lesion_residual import CHANNELS, residual_channels
+    from voxelprompt.vision.lesion_residual import CHANNELS
 
     for folder in folders:
-        paths = sorted(folder.glob("case-*.npz"))
-        if not paths:
-            raise SystemExit(f"error: no case-*.npz in {folder}: give folders written by the data step")
         dest_dir = out / folder.name
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        for path in paths:
+        for path in case_paths(folder):
             dest = dest_dir / path.name
             if dest.exists():
                 continue
-            with np.load(path) as z:
-                if "mirror" not in z:
-                    raise SystemExit(f"{path} has no mirror map: build it again with the data step")
-                channels, labels, mirror = z["channels"].astype(np.float32), z["labels"], z["mirror"]
-                kept = {k: z[k] for k in ("target", "labels", "mirror", "description")}
-            fresh = residual_channels(channels[CHANNELS.index("scan")], channels[CHANNELS.index("template")], labels,
-                                      mirror.astype(np.float32))
-            partial = dest.with_name("partial-" + dest.name)  # a stopped run leaves no half-written case
-            np.savez_compressed(partial, channels=fresh.astype(np.float16), **kept)
-            partial.replace(dest)
+            case = aligned_case(path)
+            fresh = channels_with_scan(case, case["channels"][CHANNELS.index("scan")])
+            dest_dir.mkdir(parents=True, exist_ok=True)
+            save_case(dest, channels=fresh.astype(np.float16), target=case["target"], labels=case["labels"],
+                      mirror=case["mirror"].astype(np.float16), description=case["description"])
             print(f"{dest_dir.name}/{dest.name}", file=sys.stderr, flush=True)
 
 
@@ -171,12 +190,10 @@ def selected_cases(folders: list[Path], n_val: int, extra: list[Path]) -> list[d
 
 def load_cases(folder: Path) -> list[dict]:
     cases = []
-    for path in sorted(folder.glob("case-*.npz")):
+    for path in case_paths(folder):
         with np.load(path) as z:
             cases.append({"name": path.stem, "channels": z["channels"], "target": z["target"],
                           "description": json.loads(str(z["description"]))})
-    if not cases:
-        raise SystemExit(f"no case-*.npz in {folder}: run the data step first")
     return cases
 
 
