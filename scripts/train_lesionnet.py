@@ -35,7 +35,9 @@ this docstring at commit 65e03f8).
 in three with lesions painted by ``evaluation.lesions.paint_lesions``) from one template. Each
 case is aligned by the net engine's test-time deformation and stored as its residual channels and
 lesion mask on the working grid (one ``.npz`` per case), with the aligned atlas labels and the
-mirror map. ``paint`` copies such cases with new lesions painted on the working grid
+mirror map; ``--robust-alignment`` masks the one-sided blobs the template cannot explain while
+aligning (``vision.deform3d.align_prior(robust=True)``), which keeps a lesion from being absorbed
+but is not what the shipped fits were trained on. ``paint`` copies such cases with new lesions painted on the working grid
 (``vision.lesion_synth``) and their channels computed again, a few seconds a copy instead of an
 alignment. ``refresh`` computes the channels of stored cases again from their scan, template,
 labels and mirror map, after a change to how the channels are derived, without aligning again.
@@ -104,7 +106,8 @@ def channels_with_scan(case: dict, scan: np.ndarray) -> np.ndarray:
 
 
 def make_data(out: Path, seeds: list[int], *, template: str = TEMPLATE, clean: bool = False,
-              contrast: str | None = None) -> None:
+              contrast: str | None = None, robust: bool = False) -> None:
+    """Cases aligned as the net engine's lesion path aligns them, or with ``robust`` masking (``align_prior``)."""
     from voxelprompt.engines.net import NetEngine
     from voxelprompt.engines.residual import aligned_inputs
     from voxelprompt.evaluation.cases import make_case
@@ -123,7 +126,8 @@ def make_data(out: Path, seeds: list[int], *, template: str = TEMPLATE, clean: b
         if seed % 3 != 2 and not clean:
             case, truth = paint_lesions(case, seed)
         spacing = np.asarray(case.image.spacing, float)
-        scan, template_t1, labels, mirror = aligned_inputs(case.image, engine.deformed_prior(case.image))
+        reg = engine.deformed_prior(case.image, robust=robust)
+        scan, template_t1, labels, mirror = aligned_inputs(case.image, reg)
         channels = residual_channels(scan, template_t1, labels, mirror)
         target = to_working_grid(truth.astype(np.float32), spacing) >= 0.5
         # labels and mirror let `paint` add lesions on the working grid without aligning again
@@ -441,6 +445,8 @@ def main() -> None:
     d.add_argument("--clean", action="store_true", help="lesion-free cases only (to choose the settings)")
     d.add_argument("--template", default=TEMPLATE, help="template the cases are built from")
     d.add_argument("--contrast", help="one contrast for every case (default: drawn per seed, as in eval)")
+    d.add_argument("--robust-alignment", action="store_true",
+                   help="mask one-sided blobs the template cannot explain while aligning (not the shipped fits')")
     pt = sub.add_parser("paint", help="copies of aligned cases with new lesions painted on the working grid")
     pt.add_argument("data", type=Path, nargs="+", help="folders written by the data step")
     pt.add_argument("--out", type=Path, required=True)
@@ -475,7 +481,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.step == "data":
         make_data(args.out, seeds_from(args.seeds), template=args.template, clean=args.clean,
-                  contrast=args.contrast)
+                  contrast=args.contrast, robust=args.robust_alignment)
     elif args.step == "refresh":
         refresh(args.data, args.out)
     elif args.step == "paint":

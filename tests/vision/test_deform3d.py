@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from voxelprompt.vision.deform3d import _template, align_prior, local_ncc
-from voxelprompt.vision.synth3d import NET_SHAPE
+from voxelprompt.vision.deform3d import _masked_outliers, _mirror_index, _template, align_prior, local_ncc
+from voxelprompt.vision.synth3d import NET_ORIGIN, NET_SHAPE, NET_SPACING
 
 
 def test_local_ncc_ignores_contrast_inversion_and_scaling():
@@ -35,3 +35,49 @@ def test_align_prior_recovers_a_known_shift_in_an_inverted_contrast():
 def test_align_prior_refuses_an_image_off_the_network_grid():
     with pytest.raises(ValueError, match="network grid"):
         align_prior(torch.zeros(10, 10, 10))
+
+
+def _ball(shape: tuple[int, ...], centre, radius: float) -> torch.Tensor:
+    g = np.indices(shape).astype(float)
+    return torch.as_tensor(((g - np.asarray(centre, float)[:, None, None, None]) ** 2).sum(0) <= radius ** 2)
+
+
+def test_mirror_index_maps_mni_x_to_minus_x():
+    index = _mirror_index(NET_SHAPE[0], 1, 0)
+    x = NET_ORIGIN[0] + NET_SPACING * np.arange(NET_SHAPE[0])
+    assert x[index[10]] == pytest.approx(-x[10])  # -58 mm <-> +58 mm
+    assert x[index[60]] == pytest.approx(-x[60])
+    pooled = _mirror_index(NET_SHAPE[0] // 2, 2, 0)  # 4 mm voxels: within half a voxel
+    centres = NET_ORIGIN[0] + NET_SPACING * (2 * np.arange(NET_SHAPE[0] // 2) + 0.5)
+    assert abs(centres[pooled[5]] + centres[5]) <= 2.0
+
+
+def test_masked_outliers_replace_a_one_sided_blob_only():
+    shape = (40, 24, 24)
+    mirror = torch.arange(shape[0]).flip(0)  # a grid symmetric about its middle
+    predicted = torch.full(shape, 0.5)
+    noise = 0.1 * torch.randn(shape, generator=torch.Generator().manual_seed(0))  # the residual spread of real scans
+    lesion = _ball(shape, (10, 12, 12), 3)  # on one side
+    both = _ball(shape, (6, 5, 18), 2.5) | _ball(shape, (33, 5, 18), 2.5)  # the same difference on both sides
+    strand = torch.zeros(shape, dtype=torch.bool)
+    strand[25, 12, 3:21] = True  # one voxel thin, on one side
+    image = predicted + noise + 0.3 * lesion + 0.3 * both + 0.3 * strand
+    out = _masked_outliers(image, predicted, torch.ones(shape, dtype=torch.bool), mirror)
+    replaced = out != image
+    assert float(replaced[lesion].float().mean()) > 0.95
+    assert not replaced[both].any()
+    assert not replaced[strand].any()
+    near = torch.nn.functional.max_pool3d(lesion[None, None].float(), 5, 1, 2)[0, 0] > 0  # within 2 voxels
+    assert not replaced[~near].any()  # the lesion and its edge, nothing else
+    assert torch.equal(out[replaced], predicted[replaced])
+
+
+def test_robust_alignment_does_not_bend_the_template_into_a_lesion():
+    template = _template(1)
+    centre = [(-26 - NET_ORIGIN[0]) / 2, (-10 - NET_ORIGIN[1]) / 2, (26 - NET_ORIGIN[2]) / 2]  # left white matter
+    lesion = _ball(NET_SHAPE, centre, 4.5)  # 9 mm
+    image = torch.where(lesion, torch.full((), 0.15), template)  # a dark lesion in the template itself
+    bend = {robust: np.sqrt((align_prior(image, robust=robust).displacement_mm.numpy() ** 2).sum(0))[lesion.numpy()]
+            for robust in (False, True)}
+    assert bend[False].mean() > 2.5  # mm: the plain alignment pulls the anatomy into the lesion (3.3 measured)
+    assert bend[True].mean() < 0.5 * bend[False].mean()  # 1.3 measured

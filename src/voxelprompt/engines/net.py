@@ -209,19 +209,26 @@ class NetEngine(Engine):
             return False
         return bool(self.vocabulary.labels(concept, "freesurfer")) and bool(self.prior(concept).abs().max() > 0)
 
-    def deformed_prior(self, image: Volume) -> _Registration:
-        """Atlas (MNI) coordinates of every scan voxel: the affine, then the test-time deformation (cached)."""
-        key = fingerprint(image)
+    def deformed_prior(self, image: Volume, *, robust: bool = False) -> _Registration:
+        """Atlas (MNI) coordinates of every scan voxel: the affine, then the test-time deformation (cached).
+
+        ``robust``: the deformation masks one-sided blobs the template cannot explain
+        (``align_prior``), so that a lesion is not absorbed by bending the anatomy into it. The
+        shipped lesion network was trained on plain alignments and does not use it (see
+        ``scripts/train_lesionnet.py data --robust-alignment``).
+        """
+        key = fingerprint(image) + ("|robust" if robust else "")
         if key in self._deformed:
             self._deformed.move_to_end(key)
             return self._deformed[key]
         affine = self.affine(image)
         data = normalise_intensity(require_finite(image, "image").astype(np.float32))
         on_grid = normalise(_sample_onto(image, data, np.linalg.inv(affine.scan_to_template)))
-        deformation = align_prior(on_grid)
+        deformation = align_prior(on_grid, robust=robust)
         world = _atlas_points(image, affine.scan_to_template, deformation.displacement_mm.numpy())
         reg = _Registration(world, affine.template, affine.seconds + deformation.seconds,
-                            "affine (Mattes MI) + test-time deformation", "local NCC on the repainted template")
+                            "affine (Mattes MI) + test-time deformation",
+                            "local NCC on the repainted template" + (", one-sided outliers masked" if robust else ""))
         self._deformed[key] = reg
         while len(self._deformed) > self._cache_size:
             self._deformed.popitem(last=False)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from voxelprompt.vision.synth3d import NET_SHAPE, NET_SPACING, anatomy
+from voxelprompt.vision.synth3d import NET_ORIGIN, NET_SHAPE, NET_SPACING, anatomy
 
 # (control points per axis, Adam steps, image pooling of the 2 mm grid)
 STAGES = ((6, 7, 6, 80, 4), (11, 13, 11, 60, 2), (21, 25, 21, 40, 1))
@@ -35,6 +35,7 @@ SMOOTHNESS = 0.005
 LEARNING_RATE_MM = 0.5
 REPAINT_EVERY = 15
 BINS = 64
+OUTLIER_Z = 2.5  # robust alignment: a voxel this many residual spreads from the repainted template is masked
 
 
 @dataclass
@@ -104,8 +105,44 @@ def _repaint(template: torch.Tensor, warped: torch.Tensor, image: torch.Tensor) 
     return torch.as_tensor(lut, dtype=torch.float32)[idx]
 
 
-def align_prior(image: torch.Tensor, *, stages: tuple = STAGES) -> Deformation:
-    """Optimise the displacement that aligns the template to ``image`` (X, Y, Z on the network grid, 0..1)."""
+def _mirror_index(n: int, pool: int, start: int) -> torch.Tensor:
+    """For each of ``n`` voxels along x of the brain box (pooled by ``pool``), the voxel at the mirrored MNI x (-x)."""
+    x = NET_ORIGIN[0] + NET_SPACING * (start + pool * torch.arange(n) + (pool - 1) / 2)
+    index = ((-x - NET_ORIGIN[0]) / NET_SPACING - start - (pool - 1) / 2) / pool
+    return (index + 0.5).floor().long().clamp(0, n - 1)
+
+
+def _masked_outliers(image: torch.Tensor, predicted: torch.Tensor, brain: torch.Tensor,
+                     mirror: torch.Tensor) -> torch.Tensor:
+    """``image`` with its one-sided outlying blobs replaced by ``predicted`` (the warped, repainted template).
+
+    The residual is averaged over 3 voxels a side. An outlier lies more than ``OUTLIER_Z`` robust
+    spreads from the residual's median within ``brain``, and differs by as much from the residual
+    at the mirrored position (``mirror``: index along x), since a lesion is on one side while the
+    template's anatomy differs from the scan's on both. An opening keeps blobs (a lesion) and drops
+    specks and thin strands; the blobs grow by a voxel to take in their soft edges.
+    """
+    residual = F.avg_pool3d((image - predicted)[None, None], 3, 1, 1, count_include_pad=False)[0, 0]
+    inside = residual[brain]
+    if inside.numel() < 100:
+        return image
+    centre = inside.median()
+    spread = 1.4826 * (inside - centre).abs().median().clamp_min(1e-4)
+    one_sided = (residual - residual[mirror]).abs() > OUTLIER_Z * spread
+    far = (((residual - centre).abs() > OUTLIER_Z * spread) & one_sided & brain)[None, None].float()
+    opened = F.max_pool3d(-F.max_pool3d(-far, 3, 1, 1), 3, 1, 1)
+    blobs = F.max_pool3d(opened, 3, 1, 1)[0, 0] > 0.5
+    return torch.where(blobs & brain, predicted, image)
+
+
+def align_prior(image: torch.Tensor, *, stages: tuple = STAGES, robust: bool = False) -> Deformation:
+    """Optimise the displacement that aligns the template to ``image`` (X, Y, Z on the network grid, 0..1).
+
+    ``robust``: after the first stage, blobs of the scan that the repainted template cannot explain
+    (a lesion) are replaced by the template's prediction before they are compared, so that the
+    field does not bend the template's anatomy into them (cost-function masking, found afresh at
+    every repainting).
+    """
     start = time.perf_counter()
     if tuple(image.shape) != NET_SHAPE:
         raise ValueError(f"image must be on the network grid {NET_SHAPE}, not {tuple(image.shape)}")
@@ -114,10 +151,11 @@ def align_prior(image: torch.Tensor, *, stages: tuple = STAGES) -> Deformation:
     sim = torch.tensor(0.0)
     box = brain_box()
     cropped = image[box]
-    for cx, cy, cz, steps, pool in stages:
+    for stage, (cx, cy, cz, steps, pool) in enumerate(stages):
         img = F.avg_pool3d(cropped[None, None], pool)[0, 0] if pool > 1 else cropped
         tmpl = _template(pool)
         shape = img.shape
+        mirror = _mirror_index(shape[0], pool, box[0].start)
         half = torch.tensor([(n - 1) * NET_SPACING * pool / 2 for n in shape])
         base = torch.stack(torch.meshgrid(*[torch.linspace(-1, 1, n) for n in shape], indexing="ij"), -1)
         u = torch.zeros(1, 3, cx, cy, cz) if u is None else F.interpolate(
@@ -133,8 +171,13 @@ def align_prior(image: torch.Tensor, *, stages: tuple = STAGES) -> Deformation:
                     warped = F.grid_sample(tmpl[None, None], grid, mode="bilinear", padding_mode="border",
                                            align_corners=True)[0, 0]
                     painted = _repaint(tmpl, warped, img)[None, None]
+                    target = img
+                    if robust and stage > 0:
+                        predicted = F.grid_sample(painted, grid, mode="bilinear", padding_mode="border",
+                                                  align_corners=True)[0, 0]
+                        target = _masked_outliers(img, predicted, warped > 0.05, mirror)
             pred = F.grid_sample(painted, grid, mode="bilinear", padding_mode="border", align_corners=True)[0, 0]
-            sim = local_ncc(pred, img)
+            sim = local_ncc(pred, target)
             loss = 1 - sim + SMOOTHNESS * _diffusion(u)
             opt.zero_grad()
             loss.backward()
