@@ -75,7 +75,7 @@ def test_masked_outliers_replace_a_one_sided_blob_only():
 def test_robust_alignment_does_not_bend_the_template_into_a_lesion():
     template = _template(1)
     centre = [(-26 - NET_ORIGIN[0]) / 2, (-10 - NET_ORIGIN[1]) / 2, (26 - NET_ORIGIN[2]) / 2]  # left white matter
-    lesion = _ball(NET_SHAPE, centre, 4.5)  # 9 mm
+    lesion = _ball(NET_SHAPE, centre, 4.5)  # radius 9 mm
     image = torch.where(lesion, torch.full((), 0.15), template)  # a dark lesion in the template itself
     bend = {robust: np.sqrt((align_prior(image, robust=robust).displacement_mm.numpy() ** 2).sum(0))[lesion.numpy()]
             for robust in (False, True)}
