@@ -37,9 +37,9 @@ case is aligned by the net engine's test-time deformation and stored as its resi
 lesion mask on the working grid (one ``.npz`` per case), with the aligned atlas labels and the
 mirror map; ``--robust-alignment`` masks the one-sided blobs the template cannot explain while
 aligning (``vision.deform3d.align_prior(robust=True)``), which keeps a lesion from being absorbed
-but is not what the shipped fits were trained on. ``paint`` copies such cases with new lesions painted on the working grid
-(``vision.lesion_synth``) and their channels computed again, a few seconds a copy instead of an
-alignment. ``refresh`` computes the channels of stored cases again from their scan, template,
+but is not what the shipped fits were trained on. ``paint`` copies such cases with new lesions
+painted on the working grid (``vision.lesion_synth``) and their channels computed again, a few
+seconds a copy instead of an alignment. ``refresh`` computes the channels of stored cases again from their scan, template,
 labels and mirror map, after a change to how the channels are derived, without aligning again.
 Run ``data`` with ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS=1`` (what ``voxelprompt
 --deterministic`` sets) for bit-identical cases; the shipped fits' cases were built without it,

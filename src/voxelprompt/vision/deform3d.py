@@ -155,7 +155,8 @@ def align_prior(image: torch.Tensor, *, stages: tuple = STAGES, robust: bool = F
         img = F.avg_pool3d(cropped[None, None], pool)[0, 0] if pool > 1 else cropped
         tmpl = _template(pool)
         shape = img.shape
-        mirror = _mirror_index(shape[0], pool, box[0].start)
+        masking = robust and stage > 0
+        mirror = _mirror_index(shape[0], pool, box[0].start) if masking else None
         half = torch.tensor([(n - 1) * NET_SPACING * pool / 2 for n in shape])
         base = torch.stack(torch.meshgrid(*[torch.linspace(-1, 1, n) for n in shape], indexing="ij"), -1)
         u = torch.zeros(1, 3, cx, cy, cz) if u is None else F.interpolate(
@@ -171,12 +172,9 @@ def align_prior(image: torch.Tensor, *, stages: tuple = STAGES, robust: bool = F
                     warped = F.grid_sample(tmpl[None, None], grid, mode="bilinear", padding_mode="border",
                                            align_corners=True)[0, 0]
                     painted = _repaint(tmpl, warped, img)[None, None]
-                    target = img
-                    if robust and stage > 0:
-                        predicted = F.grid_sample(painted, grid, mode="bilinear", padding_mode="border",
-                                                  align_corners=True)[0, 0]
-                        target = _masked_outliers(img, predicted, warped > 0.05, mirror)
             pred = F.grid_sample(painted, grid, mode="bilinear", padding_mode="border", align_corners=True)[0, 0]
+            if step % REPAINT_EVERY == 0:
+                target = _masked_outliers(img, pred.detach(), warped > 0.05, mirror) if masking else img
             sim = local_ncc(pred, target)
             loss = 1 - sim + SMOOTHNESS * _diffusion(u)
             opt.zero_grad()
