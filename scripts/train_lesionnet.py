@@ -291,10 +291,10 @@ def initial_net(path: Path):
 
 
 def fit(folders: list[Path], output: Path, *, steps: int, n_val: int, seed: int, init: Path | None = None,
-        lr: float = 2e-3, size: int = 48, batch: int = 4) -> None:
+        lr: float = 2e-3, size: int = 48, batch: int = 4, deep: int = 0) -> None:
     import torch
 
-    from voxelprompt.vision.lesionnet import LesionNet, LoadedLesionNet, save_lesionnet
+    from voxelprompt.vision.lesionnet import LesionNet, LoadedLesionNet, deepened, save_lesionnet
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -303,7 +303,10 @@ def fit(folders: list[Path], output: Path, *, steps: int, n_val: int, seed: int,
         cases = load_cases(folder)
         train += cases[:-n_val] if n_val else cases
         val += cases[-n_val:] if n_val else []
-    net = initial_net(init).train() if init else LesionNet()
+    net = initial_net(init) if init else LesionNet(deep=deep)
+    if init and deep:
+        net = deepened(net, deep)
+    net.train()
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     start, running = time.perf_counter(), []
@@ -324,7 +327,7 @@ def fit(folders: list[Path], output: Path, *, steps: int, n_val: int, seed: int,
     print(json.dumps({"validation": settings, "train_cases": len(train), "val_cases": len(val)}), flush=True)
     meta = {"threshold": settings["threshold"], "min_ml": settings["min_ml"], "peak": settings.get("peak", 0.0),
             "steps": steps, "seed": seed,
-            "init": init.name if init else "none",
+            "init": (init.name + (f" deepened by {deep}" if deep else "")) if init else "none",
             "train_templates": ",".join(sorted({c["description"]["template"] for c in train})),
             "train_cases": ",".join(c["name"] for c in train),
             "validation": json.dumps(settings)}
@@ -459,6 +462,9 @@ def main() -> None:
     f.add_argument("--steps", type=int, default=1200)
     f.add_argument("--val", type=int, default=8)
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--deep", type=int, default=0,
+                   help="channels of a new level at an eighth of the resolution (0: none); "
+                        "with --init it starts at zero")
     t = sub.add_parser("tune")
     t.add_argument("weights", type=Path)
     t.add_argument("data", type=Path, nargs="*", default=[], help="folders whose last --val cases are used")
@@ -493,7 +499,8 @@ def main() -> None:
     elif args.step == "tune":
         tune(args.weights, args.data, args.val, args.all)
     else:
-        fit(args.data, args.output, steps=args.steps, n_val=args.val, seed=args.seed, init=args.init, lr=args.lr)
+        fit(args.data, args.output, steps=args.steps, n_val=args.val, seed=args.seed, init=args.init, lr=args.lr,
+            deep=args.deep)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from safetensors.torch import save_file
 
 from voxelprompt.errors import InputFileError
 from voxelprompt.vision.lesion_residual import CHANNELS
-from voxelprompt.vision.lesionnet import LesionNet, LoadedLesionNet, load_lesionnet, save_lesionnet, widened
+from voxelprompt.vision.lesionnet import LesionNet, LoadedLesionNet, deepened, load_lesionnet, save_lesionnet, widened
 
 
 def test_probability_has_the_working_grid_shape_of_any_size(tmp_path):
@@ -90,3 +90,27 @@ def test_a_network_widened_by_a_new_input_computes_what_it_did_before():
         torch.testing.assert_close(new(x), old(x[:, keep]), atol=1e-5, rtol=1e-4)
     with pytest.raises(InputFileError, match="no longer has"):
         widened(old.state_dict(), [*old_channels, "colour"])
+
+
+def test_a_deepened_network_computes_what_it_did_before_and_its_weights_round_trip(tmp_path):
+    torch.manual_seed(6)
+    old = LesionNet()
+    for m in old.modules():
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    old.eval()
+    deep = deepened(old, 16).eval()
+    assert deep.multiple == 8 and old.multiple == 4
+    x = torch.rand(1, len(CHANNELS), 24, 16, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(deep(x), old(x), atol=0, rtol=0)
+        deep.lift.weight.normal_()  # once trained, the new level changes the answer
+        assert (deep(x) - old(x)).abs().max() > 1e-3
+    path = save_lesionnet(deep, tmp_path / "deep.safetensors", {})
+    loaded = load_lesionnet(path)
+    assert loaded.net.deep is not None and loaded.net.lift.weight.shape[1] == 16
+    channels = np.random.default_rng(7).random((len(CHANNELS), 13, 18, 9)).astype(np.float32)
+    np.testing.assert_allclose(loaded.probability(channels), LoadedLesionNet(deep, {}).probability(channels), atol=1e-6)
+    with pytest.raises(InputFileError, match="already have the deep level"):
+        deepened(deep, 16)
