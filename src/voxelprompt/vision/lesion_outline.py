@@ -3,10 +3,16 @@
 The lesion network decides *where* lesions are on the 1.5 mm working grid; its mask, carried
 back onto a finer or anisotropic scan grid, is blurred by that resampling. Here each lesion's
 outline is set on the scan grid itself, as a radiologist's threshold tool would: within a few
-millimetres of the network's lesion, a voxel belongs to it when it differs from the expected
-(repainted template) intensity by at least half as much as the lesion's core does, measured
-from the level of the tissue just around it. Pieces that do not touch the network's core are
-dropped, so the outline can move but cannot start a new lesion.
+millimetres of the network's lesion, a voxel belongs to it when it differs from a reference
+intensity by at least half as much as the lesion's core does, measured from the level of the
+tissue just around it. Pieces that do not touch the network's core are dropped, so the outline
+can move but cannot start a new lesion.
+
+The reference is half the expected (repainted template) image: the alignment bends the
+template's anatomy into a lesion it cannot explain, so inside a lesion the expected image takes
+on part of the lesion's own contrast, and measured from the whole of it the lesion's middle
+looks like tissue. Half of it still carries the anatomy's larger variations around a lesion
+(grey and white matter, ventricles), and the local tissue level carries the rest.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from voxelprompt.vision.lesion_residual import WORK_MM, from_working_grid
 HALF = 0.5  # the outline sits where the difference reaches this fraction of the core's
 GROW = 2  # working-grid voxels (1.5 mm each) the outline may move outwards
 SIGMA_VOXELS = 0.5  # smoothing of the scan against noise before thresholding
+EXPECTED_WEIGHT = 0.5  # share of the expected image in the reference (1: all of it, 0: the tissue level only)
 
 
 def outline_on_scan_grid(scan: np.ndarray, expected: np.ndarray, prob: np.ndarray, kept: np.ndarray,
@@ -44,7 +51,7 @@ def outline_on_scan_grid(scan: np.ndarray, expected: np.ndarray, prob: np.ndarra
     region = back(grown) > 0.5
     core = (back(kept) > 0.5) & (back(prob) >= 0.5) & region
     shell = region & ~(back(ndimage.binary_dilation(kept)) > 0.01)
-    diff = ndimage.gaussian_filter(scan[box].astype(np.float32), SIGMA_VOXELS) - back(expected)
+    diff = ndimage.gaussian_filter(scan[box].astype(np.float32), SIGMA_VOXELS) - EXPECTED_WEIGHT * back(expected)
     lbl, n = ndimage.label(region)
     index = np.arange(1, n + 1)
     lesion_level = _medians(diff, lbl, core, index)
