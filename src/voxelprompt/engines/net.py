@@ -264,7 +264,8 @@ class NetEngine(Engine):
                       "method": "lesion network on the residual from the aligned, repainted template and the "
                                 "mirrored scan; " + ("each candidate judged on its size, contrast, symmetry, shape "
                                                      "and place; " if judge else "")
-                                + "outline at half the lesion's contrast on the scan grid", **judged,
+                                + "outline at half the lesion's contrast over half the expected image, on the scan "
+                                  "grid", **judged,
                       "bit_reproducible": registration_is_reproducible(),
                       "registration_seconds": round(reg.seconds, 2),
                       "seconds": round(time.perf_counter() - start, 2)}
