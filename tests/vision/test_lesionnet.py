@@ -74,15 +74,19 @@ def test_weights_of_another_network_are_refused(tmp_path):
         load_lesionnet(path2)
 
 
-def test_a_network_widened_by_a_new_input_computes_what_it_did_before():
-    torch.manual_seed(3)
-    old_channels = [c for c in CHANNELS if c != "asymmetry"]
-    old = LesionNet(in_channels=len(old_channels))
-    for m in old.modules():  # batch norm statistics that are not the identity
+def _with_batch_norm_statistics(net: LesionNet) -> LesionNet:
+    """``net`` with batch norm statistics that are not the identity, as trained weights have."""
+    for m in net.modules():
         if isinstance(m, torch.nn.BatchNorm3d):
             m.running_mean.uniform_(-0.1, 0.1)
             m.running_var.uniform_(0.5, 1.5)
-    old.eval()
+    return net
+
+
+def test_a_network_widened_by_a_new_input_computes_what_it_did_before():
+    torch.manual_seed(3)
+    old_channels = [c for c in CHANNELS if c != "asymmetry"]
+    old = _with_batch_norm_statistics(LesionNet(in_channels=len(old_channels))).eval()
     new = widened(old.state_dict(), old_channels).eval()
     x = torch.rand(1, len(CHANNELS), 16, 16, 16)
     keep = [CHANNELS.index(c) for c in old_channels]
@@ -94,12 +98,7 @@ def test_a_network_widened_by_a_new_input_computes_what_it_did_before():
 
 def test_a_deepened_network_computes_what_it_did_before_and_its_weights_round_trip(tmp_path):
     torch.manual_seed(6)
-    old = LesionNet()
-    for m in old.modules():
-        if isinstance(m, torch.nn.BatchNorm3d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-    old.eval()
+    old = _with_batch_norm_statistics(LesionNet()).eval()
     deep = deepened(old, 16).eval()
     assert deep.multiple == 8 and old.multiple == 4
     x = torch.rand(1, len(CHANNELS), 24, 16, 32)
