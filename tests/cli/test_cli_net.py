@@ -35,13 +35,21 @@ def test_eval_compares_with_a_saved_report_of_the_same_cases(tmp_path):
                           "cannot read report")
 
 
-def test_eval_lesions_reports_dice_and_the_absent_rate():
-    report = json.loads(vp("eval", "--engine", "net", "--lesions", "--seeds", "32", "--template",
-                           "icbm2009c-brain", "--json").stdout)
-    assert report["concept"] == "lesion"
+def test_eval_lesions_reports_dice_and_the_absent_rate_and_two_jobs_change_nothing():
+    args = ["--deterministic", "eval", "--engine", "net", "--lesions", "--seeds", "32", "--template",
+            "icbm2009c-brain", "--json"]
+    report = json.loads(vp(*args, "--jobs", "2").stdout)  # the lesion case and the lesion-free one, a process each
+    assert report["concept"] == "lesion" and report["jobs"] == 2
     assert len(report["lesion_cases"]) == 1 and len(report["lesion_free_cases"]) == 1
     assert 0.0 <= report["mean_lesion_dice"] <= 1.0
     assert report["absent_rate_lesion_free"] in (0.0, 1.0)
+    one = json.loads(vp(*args).stdout)
+    for rows in (report["lesion_cases"], one["lesion_cases"]):
+        for row in rows:
+            row.pop("seconds")
+    assert report["lesion_cases"] == one["lesion_cases"]  # registered single-threaded both ways: bit-identical
+    assert report["lesion_free_cases"] == one["lesion_free_cases"]
+    assert vp("eval", "--jobs", "0", check=False).returncode != 0
 
 
 def test_train_config_errors_are_one_line(tmp_path):

@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -373,6 +374,9 @@ def eval_command(
     weights: Path | None = typer.Option(None, "--weights", help="Network weights for the net engine "
                                         "(default: the shipped ones)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Also write the report as JSON."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Cases scored at once, each in its own process with "
+                             "an even share of the CPU cores (2 on 2 cores finishes about 1.5x sooner; seconds "
+                             "per case are then those of fewer threads)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Score an engine on synthetic cases from real templates: Dice, HD95, NSD and time per case."""
@@ -385,8 +389,9 @@ def eval_command(
     seed_list = _parse_seeds(seeds)
     templates = tuple(template or DEFAULT_TEMPLATES)
     progress = lambda name: stderr.print(f"case {name}", highlight=False)  # noqa: E731
+    parallel = {"jobs": jobs, "engine_factory": partial(_engine_named, engine, weights)}
     if lesions:
-        report = run_lesion_eval(chosen, seed_list, templates=templates, progress=progress)
+        report = run_lesion_eval(chosen, seed_list, templates=templates, progress=progress, **parallel)
         if output is not None:
             write_json(report, output)
         if as_json:
@@ -406,10 +411,11 @@ def eval_command(
         except ValueError as exc:
             raise VoxelPromptError(f"cannot compare with {against}: {exc}",
                                    "give the same --seeds, --template and --structure as that report") from exc
-    report = run_eval(chosen, seed_list, templates=templates, structures=structures, progress=progress)
+    report = run_eval(chosen, seed_list, templates=templates, structures=structures, progress=progress, **parallel)
     if against is not None:
         other = saved or run_eval(_engine_named(against, None), seed_list, templates=templates,
-                                  structures=structures, progress=progress)
+                                  structures=structures, progress=progress, jobs=jobs,
+                                  engine_factory=partial(_engine_named, against, None))
         report = compare_reports(report, other)
     if output is not None:
         write_json(report, output)

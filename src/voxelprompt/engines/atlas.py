@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from scipy import ndimage
@@ -138,6 +139,30 @@ def normalise_intensity(data: np.ndarray) -> np.ndarray:
     return np.clip((data - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
 
 
+@lru_cache(maxsize=64)
+def _indicator_box(atlas: str, ids: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """A concept's indicator (0..1) cropped around it, the crop's offset, and the atlas box it occupies.
+
+    The crop keeps two voxels of margin beyond the box, so linear interpolation anywhere in the box
+    reads the same values as it would in the whole map. None where the atlas has none of ``ids``.
+    """
+    labels = atlas_labels(atlas)
+    data = np.asarray(labels.array)
+    if atlas in PROBABILISTIC:
+        indicator = np.clip(data[..., list(ids)].astype(np.float32).sum(-1) / 100.0, 0, 1)
+    else:
+        indicator = np.isin(data, ids).astype(np.float32)
+    if not indicator.any():
+        return None
+    box = ndimage.find_objects((indicator > 0).astype(np.int8))[0]
+    lo = np.array([s.start for s in box]) - 1
+    hi = np.array([s.stop for s in box])
+    start = np.maximum(lo - 1, 0)
+    stop = np.minimum(hi + 2, indicator.shape[:3])
+    crop = indicator[tuple(slice(a, b) for a, b in zip(start, stop))].copy()
+    return crop, start.astype(np.float32), lo, hi
+
+
 @dataclass
 class _Registration:
     world_map: np.ndarray  # (X, Y, Z, 3) template world (RAS mm) of every subject voxel
@@ -146,6 +171,7 @@ class _Registration:
     transform: str
     metric: str
     atlas_voxels: dict[str, np.ndarray] = field(default_factory=dict)  # per atlas, NaN outside
+    slice_ranges: dict[str, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)  # per atlas
 
     def voxels_in(self, atlas: str, affine: np.ndarray) -> np.ndarray:
         """Voxel coordinates in ``atlas`` (grid ``affine``) of every subject voxel, computed once."""
@@ -153,6 +179,26 @@ class _Registration:
             inv = np.linalg.inv(affine).astype(np.float32)
             self.atlas_voxels[atlas] = self.world_map @ inv[:3, :3].T + inv[:3, 3]
         return self.atlas_voxels[atlas]
+
+    def subject_box(self, atlas: str, affine: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[slice, ...] | None:
+        """The subject voxels that can map into the atlas box ``lo``..``hi`` (atlas voxels), as slices.
+
+        Per subject axis, every slice's smallest and largest atlas coordinate (computed once per
+        atlas) rules out the slices that cannot reach the box; what is left bounds every voxel
+        that does, so testing only the voxels in these slices loses none. None: no voxel can.
+        """
+        vox = self.voxels_in(atlas, affine)
+        if atlas not in self.slice_ranges:
+            others = [tuple(a for a in range(3) if a != axis) for axis in range(3)]
+            # fmin and fmax skip NaN (outside the template); an all-NaN slice stays NaN and reaches no box
+            self.slice_ranges[atlas] = [(np.fmin.reduce(vox, axis=o), np.fmax.reduce(vox, axis=o)) for o in others]
+        box = []
+        for low, high in self.slice_ranges[atlas]:
+            reach = np.flatnonzero(np.all((high >= lo) & (low <= hi), axis=-1))
+            if not reach.size:
+                return None
+            box.append(slice(int(reach[0]), int(reach[-1]) + 1))
+        return tuple(box)
 
 
 class AtlasEngine(Engine):
@@ -274,20 +320,19 @@ class AtlasEngine(Engine):
     @staticmethod
     def _sample_indicator(reg: _Registration, atlas: str, ids: list[int]) -> np.ndarray:
         """Linear interpolation of the concept's indicator at every subject voxel (0..1)."""
-        labels = atlas_labels(atlas)
-        data = np.asarray(labels.array)
-        if atlas in PROBABILISTIC:
-            indicator = np.clip(data[..., ids].astype(np.float32).sum(-1) / 100.0, 0, 1)
-        else:
-            indicator = np.isin(data, ids).astype(np.float32)
         out = np.zeros(reg.world_map.shape[:3], np.float32)
-        if not indicator.any():
+        found = _indicator_box(atlas, tuple(ids))
+        if found is None:
             return out
-        box = ndimage.find_objects((indicator > 0).astype(np.int8))[0]
-        lo = np.array([s.start for s in box]) - 1
-        hi = np.array([s.stop for s in box])
-        vox = reg.voxels_in(atlas, labels.affine)
+        indicator, offset, lo, hi = found
+        affine = atlas_labels(atlas).affine
+        box = reg.subject_box(atlas, affine, lo, hi)
+        if box is None:
+            return out
+        vox = reg.voxels_in(atlas, affine)[box]
         inside = np.all((vox >= lo) & (vox <= hi), axis=-1)  # False where NaN (outside the template)
         if inside.any():
-            out[inside] = ndimage.map_coordinates(indicator, vox[inside].T, order=1, mode="constant", cval=0.0)
+            part = out[box]  # a view: writing it writes ``out``
+            part[inside] = ndimage.map_coordinates(indicator, (vox[inside] - offset).T, order=1, mode="constant",
+                                                   cval=0.0)
         return out

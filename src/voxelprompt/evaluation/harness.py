@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
 from voxelprompt.concepts import ConceptRef, default_matcher, load_vocabulary
 from voxelprompt.engines import Engine
 from voxelprompt.evaluation.cases import Case, make_case
+from voxelprompt.evaluation.parallel import EngineFactory, score_cases, threads_per_job
 from voxelprompt.measure.overlap import overlap_metrics
 
 DEFAULT_STRUCTURES = tuple(f"{side} {name}" for name in (
@@ -46,8 +48,13 @@ def evaluate_case(engine: Engine, case: Case, concepts: list[ConceptRef], tolera
 
 def run_eval(engine: Engine, seeds: Iterable[int], *, templates: tuple[str, ...] = DEFAULT_TEMPLATES,
              structures: tuple[str, ...] = DEFAULT_STRUCTURES, tolerance_mm: float = 1.0,
-             progress: Callable[[str], None] | None = None) -> dict:
-    """Evaluate ``engine`` on one case per (seed, template); returns the JSON-ready report."""
+             progress: Callable[[str], None] | None = None, jobs: int = 1,
+             engine_factory: EngineFactory | None = None) -> dict:
+    """Evaluate ``engine`` on one case per (seed, template); returns the JSON-ready report.
+
+    ``jobs`` > 1 scores that many cases at a time in worker processes, each building its engine
+    with ``engine_factory`` (``evaluation.parallel``); ``progress`` gets each case's name once scored.
+    """
     matcher = default_matcher()
     refs = []
     for text in structures:
@@ -55,13 +62,17 @@ def run_eval(engine: Engine, seeds: Iterable[int], *, templates: tuple[str, ...]
         if match.status != "matched" or match.ref is None:
             raise ValueError(f"structure '{text}' is not a known concept")
         refs.append(match.ref)
-    results = []
-    for case_seed, name in planned_cases(seeds, templates):
-        case = make_case(case_seed, name)
-        if progress:
-            progress(case.name)
-        results.append(evaluate_case(engine, case, refs, tolerance_mm))
-    return summarise(engine.name, results, [r.name for r in refs], tolerance_mm)
+    task = partial(_score_planned_case, concepts=refs, tolerance_mm=tolerance_mm)
+    done = (lambda result: progress(result.case)) if progress else None
+    results = score_cases(task, planned_cases(seeds, templates), engine, engine_factory=engine_factory,
+                          jobs=jobs, done=done)
+    report = summarise(engine.name, results, [r.name for r in refs], tolerance_mm)
+    return {**report, "jobs": jobs, "threads_per_job": threads_per_job(jobs)}
+
+
+def _score_planned_case(engine: Engine, planned: tuple[int, str], concepts: list[ConceptRef],
+                        tolerance_mm: float) -> CaseResult:
+    return evaluate_case(engine, make_case(*planned), concepts, tolerance_mm)
 
 
 def planned_cases(seeds: Iterable[int], templates: tuple[str, ...]) -> list[tuple[int, str]]:

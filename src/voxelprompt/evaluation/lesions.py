@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 
 import numpy as np
 from scipy import ndimage
 
-from voxelprompt.concepts import default_matcher
+from voxelprompt.concepts import ConceptRef, default_matcher
 from voxelprompt.engines import Engine
 from voxelprompt.evaluation.cases import Case, make_case
 from voxelprompt.evaluation.harness import DEFAULT_TEMPLATES
+from voxelprompt.evaluation.parallel import EngineFactory, score_cases, threads_per_job
 from voxelprompt.measure.overlap import overlap_metrics
 from voxelprompt.vision.synth3d import blob
 from voxelprompt.volume import Volume
@@ -67,37 +69,47 @@ def paint_lesions(case: Case, seed: int) -> tuple[Case, np.ndarray]:
 
 
 def run_lesion_eval(engine: Engine, seeds: Iterable[int], *, templates: tuple[str, ...] = DEFAULT_TEMPLATES,
-                    concept: str = "lesion", progress: Callable[[str], None] | None = None) -> dict:
-    """Dice on painted lesions and the absent rate on lesion-free cases, for ``engine``."""
+                    concept: str = "lesion", progress: Callable[[str], None] | None = None, jobs: int = 1,
+                    engine_factory: EngineFactory | None = None) -> dict:
+    """Dice on painted lesions and the absent rate on lesion-free cases, for ``engine``.
+
+    ``jobs`` and ``engine_factory`` as in ``harness.run_eval``.
+    """
     match = default_matcher().match(concept)
     if match.ref is None:
         raise ValueError(f"'{concept}' is not a known concept")
-    ref = match.ref
-    with_lesions, without = [], []
-    for seed in seeds:
-        for k, name in enumerate(templates):
-            case, truth = paint_lesions(make_case(seed * 10 + k, name), seed * 10 + k)
-            if progress:
-                progress(case.name)
-            start = time.perf_counter()
-            seg = engine.segment([case.image], ref)
-            m = overlap_metrics(np.asarray(seg.mask.array, bool), truth, case.image, tolerance_mm=2.0)
-            with_lesions.append({"case": case.name, "lesions": case.description["lesions"],
-                                 "lesion_ml": round(case.description["lesion_ml"], 2),
-                                 "dice": m["dice"].value, "present": seg.present,
-                                 "seconds": round(time.perf_counter() - start, 2)})
-            clean = make_case(seed * 10 + k + 5, name)
-            if progress:
-                progress(clean.name)
-            seg = engine.segment([clean.image], ref)
-            without.append({"case": clean.name, "present": seg.present,
-                            "found_ml": round(float(np.asarray(seg.mask.array).sum()) * _voxel_ml(clean.image), 3)})
+    planned = [(painted, seed * 10 + k, name) for seed in seeds for k, name in enumerate(templates)
+               for painted in (True, False)]
+    done = (lambda row: progress(row["case"])) if progress else None
+    rows = score_cases(partial(_score_case, concept=match.ref), planned, engine, engine_factory=engine_factory,
+                       jobs=jobs, done=done)
+    with_lesions = [row for row, (painted, _, _) in zip(rows, planned) if painted]
+    without = [row for row, (painted, _, _) in zip(rows, planned) if not painted]
     dices = [r["dice"] for r in with_lesions]
-    return {"engine": engine.name, "concept": ref.name, "lesion_cases": with_lesions, "lesion_free_cases": without,
+    return {"engine": engine.name, "concept": match.ref.name, "lesion_cases": with_lesions,
+            "lesion_free_cases": without,
             "mean_lesion_dice": float(np.mean(dices)) if dices else None,
             "median_lesion_dice": float(np.median(dices)) if dices else None,
             "lesions_found": float(np.mean([r["present"] for r in with_lesions])) if with_lesions else None,
-            "absent_rate_lesion_free": float(np.mean([not r["present"] for r in without])) if without else None}
+            "absent_rate_lesion_free": float(np.mean([not r["present"] for r in without])) if without else None,
+            "jobs": jobs, "threads_per_job": threads_per_job(jobs)}
+
+
+def _score_case(engine: Engine, planned: tuple[bool, int, str], concept: ConceptRef) -> dict:
+    """One case's row: a case with painted lesions (seed ``case_seed``) or the lesion-free one beside it."""
+    painted, case_seed, name = planned
+    if painted:
+        case, truth = paint_lesions(make_case(case_seed, name), case_seed)
+        start = time.perf_counter()
+        seg = engine.segment([case.image], concept)
+        m = overlap_metrics(np.asarray(seg.mask.array, bool), truth, case.image, tolerance_mm=2.0)
+        return {"case": case.name, "lesions": case.description["lesions"],
+                "lesion_ml": round(case.description["lesion_ml"], 2),
+                "dice": m["dice"].value, "present": seg.present, "seconds": round(time.perf_counter() - start, 2)}
+    clean = make_case(case_seed + 5, name)
+    seg = engine.segment([clean.image], concept)
+    return {"case": clean.name, "present": seg.present,
+            "found_ml": round(float(np.asarray(seg.mask.array).sum()) * _voxel_ml(clean.image), 3)}
 
 
 def _voxel_ml(image: Volume) -> float:
