@@ -5,7 +5,10 @@ FreeSurfer label read through a deformable alignment, the template is repainted 
 contrast (the median scan intensity of each template-intensity bin, with a smooth multiplicative
 bias fitted alongside, robustly, so that a lesion's own voxels do not pull it). The bias is local
 (a Gaussian of ``BIAS_MM``, 8 mm): a broader one cannot follow a bias bump a few centimetres
-across in 3D, and the residual it leaves buries lesions of a similar step. That *expected* image
+across in 3D, and the residual it leaves buries lesions of a similar step. Before it, two broad
+passes (``BROAD_BIAS_MM``, 25 mm) fit the bias over the whole brain without robust weights: a
+strong shading (a region 50-70 % brighter) would otherwise be dropped as an outlier from the
+start and stay in the residual as a false lesion of tens of millilitres. That *expected* image
 carries the anatomy; what differs from it is either anatomy the template does not share or
 pathology. The channels go to ``vision.lesionnet``, which learns to tell the two apart. One more
 channel does not rest on the template at all: the scan minus itself at the mirrored atlas
@@ -29,6 +32,7 @@ from voxelprompt.vision.synth3d import WM_IDS
 WORK_MM = 1.5
 VOXEL_ML = WORK_MM ** 3 / 1000  # volume of one working-grid voxel
 BINS, BIAS_MM, SMOOTH_MM, REACH_MM = 64, 8.0, 1.0, 2.0
+BROAD_BIAS_MM, BROAD_PASSES = 25.0, 2  # the first, non-robust bias passes
 CSF_IDS = (4, 5, 14, 15, 24, 31, 43, 44, 63, 72)  # ventricles, choroid plexus, CSF
 CHANNELS = ("scan", "template", "expected", "residual", "outlier", "asymmetry", "white matter", "csf", "brain")
 MIRROR_STEPS = 3
@@ -88,6 +92,11 @@ def expected_image(d: np.ndarray, t: np.ndarray, brain: np.ndarray,
     """
     bins = np.clip((t * (BINS - 1)).round().astype(int), 0, BINS - 1)
     bias, w = np.ones_like(d), brain.copy()
+    for _ in range(BROAD_PASSES):  # broad, not robust: strong shading first, before the robust weights drop it
+        e = _bin_medians(d / bias, bins, brain)[bins]
+        num = _smooth_within(d * e, brain, BROAD_BIAS_MM, spacing)
+        den = _smooth_within(e * e, brain, BROAD_BIAS_MM, spacing)
+        bias = np.where(den > 1e-4, num / np.maximum(den, 1e-4), 1.0)
     for _ in range(3):
         e = _bin_medians(d / bias, bins, w)[bins]
         r = d / bias - e
