@@ -7,7 +7,7 @@ bias fitted alongside, robustly, so that a lesion's own voxels do not pull it). 
 (a Gaussian of ``BIAS_MM``, 8 mm): a broader one cannot follow a bias bump a few centimetres
 across in 3D, and the residual it leaves buries lesions of a similar step. Before it, two broad
 passes (``BROAD_BIAS_MM``, 25 mm) fit the bias over the whole brain without robust weights: a
-strong shading (a region 50-70 % brighter) would otherwise be dropped as an outlier from the
+strong shading (a region 50-70 % brighter) can otherwise be dropped as an outlier from the
 start and stay in the residual as a false lesion of tens of millilitres. That *expected* image
 carries the anatomy; what differs from it is either anatomy the template does not share or
 pathology. The channels go to ``vision.lesionnet``, which learns to tell the two apart. One more
