@@ -12,7 +12,7 @@ import numpy as np
 from voxelprompt.concepts import ConceptRef, default_matcher, load_vocabulary
 from voxelprompt.engines import Engine
 from voxelprompt.evaluation.cases import Case, make_case
-from voxelprompt.evaluation.parallel import EngineFactory, score_cases, threads_per_job
+from voxelprompt.evaluation.parallel import EngineFactory, run_settings, score_cases
 from voxelprompt.measure.overlap import overlap_metrics
 
 DEFAULT_STRUCTURES = tuple(f"{side} {name}" for name in (
@@ -67,7 +67,7 @@ def run_eval(engine: Engine, seeds: Iterable[int], *, templates: tuple[str, ...]
     results = score_cases(task, planned_cases(seeds, templates), engine, engine_factory=engine_factory,
                           jobs=jobs, done=done)
     report = summarise(engine.name, results, [r.name for r in refs], tolerance_mm)
-    return {**report, "jobs": jobs, "threads_per_job": threads_per_job(jobs)}
+    return {**report, **run_settings(jobs)}
 
 
 def _score_planned_case(engine: Engine, planned: tuple[int, str], concepts: list[ConceptRef],

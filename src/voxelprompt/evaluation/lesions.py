@@ -23,7 +23,7 @@ from voxelprompt.concepts import ConceptRef, default_matcher
 from voxelprompt.engines import Engine
 from voxelprompt.evaluation.cases import Case, make_case
 from voxelprompt.evaluation.harness import DEFAULT_TEMPLATES
-from voxelprompt.evaluation.parallel import EngineFactory, score_cases, threads_per_job
+from voxelprompt.evaluation.parallel import EngineFactory, run_settings, score_cases
 from voxelprompt.measure.overlap import overlap_metrics
 from voxelprompt.vision.synth3d import blob
 from voxelprompt.volume import Volume
@@ -92,7 +92,7 @@ def run_lesion_eval(engine: Engine, seeds: Iterable[int], *, templates: tuple[st
             "median_lesion_dice": float(np.median(dices)) if dices else None,
             "lesions_found": float(np.mean([r["present"] for r in with_lesions])) if with_lesions else None,
             "absent_rate_lesion_free": float(np.mean([not r["present"] for r in without])) if without else None,
-            "jobs": jobs, "threads_per_job": threads_per_job(jobs)}
+            **run_settings(jobs)}
 
 
 def _score_case(engine: Engine, planned: tuple[bool, int, str], concept: ConceptRef) -> dict:

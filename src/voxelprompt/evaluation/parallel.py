@@ -45,6 +45,11 @@ def threads_per_job(jobs: int) -> int:
     return max(1, available_cores() // max(jobs, 1))
 
 
+def run_settings(jobs: int) -> dict:
+    """What a report records of how its cases were run (their seconds depend on it)."""
+    return {"jobs": jobs, "threads_per_job": threads_per_job(jobs)}
+
+
 def score_cases(task: Task, items: Sequence[Item], engine: Engine, *,
                 engine_factory: EngineFactory | None = None, jobs: int = 1,
                 done: Callable[[Any], None] | None = None) -> list:
