@@ -93,17 +93,19 @@ def expected_image(d: np.ndarray, t: np.ndarray, brain: np.ndarray,
     bins = np.clip((t * (BINS - 1)).round().astype(int), 0, BINS - 1)
     bias, w = np.ones_like(d), brain.copy()
     for _ in range(BROAD_PASSES):  # broad, not robust: strong shading first, before the robust weights drop it
-        e = _bin_medians(d / bias, bins, brain)[bins]
-        num = _smooth_within(d * e, brain, BROAD_BIAS_MM, spacing)
-        den = _smooth_within(e * e, brain, BROAD_BIAS_MM, spacing)
-        bias = np.where(den > 1e-4, num / np.maximum(den, 1e-4), 1.0)
+        bias = _bias_fit(d, _bin_medians(d / bias, bins, brain)[bins], brain, BROAD_BIAS_MM, spacing)
     for _ in range(3):
         e = _bin_medians(d / bias, bins, w)[bins]
         r = d / bias - e
         w = brain & (np.abs(r) < 3 * max(float(np.median(np.abs(r[brain]))), 1e-6))
-        num, den = _smooth_within(d * e, w, BIAS_MM, spacing), _smooth_within(e * e, w, BIAS_MM, spacing)
-        bias = np.where(den > 1e-4, num / np.maximum(den, 1e-4), 1.0)
+        bias = _bias_fit(d, e, w, BIAS_MM, spacing)
     return _bin_medians(d / bias, bins, w)[bins] * bias, bias
+
+
+def _bias_fit(d: np.ndarray, e: np.ndarray, w: np.ndarray, sigma_mm: float, spacing) -> np.ndarray:
+    """The smooth multiplicative bias that best scales ``e`` to ``d`` over ``w`` (least squares, Gaussian-local)."""
+    num, den = _smooth_within(d * e, w, sigma_mm, spacing), _smooth_within(e * e, w, sigma_mm, spacing)
+    return np.where(den > 1e-4, num / np.maximum(den, 1e-4), 1.0)
 
 
 def normalise_scan(raw: np.ndarray) -> np.ndarray:
