@@ -5,8 +5,8 @@ The shipped weights (fit 9 of MODEL_CARD_lesionnet.md) follow fit 7's recipe aga
 runs/lesionnet-fit5.safetensors``), on the same seeds aligned afresh, so that every channel is
 today's ``residual_channels`` (with the broad bias pass of the expected image). Run with
 ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS=1 OMP_NUM_THREADS=1``; two ``data`` lines at a time fill
-2 CPU cores. About 45 minutes of aligning the 128 training cases and 25 of aligning the 72 judge
-cases, 15 of painting, 31 of fitting and 6 of judging:
+2 CPU cores. About 25 minutes of aligning the 128 training cases and 15 of aligning the 72 judge
+cases (two processes at a time), 15 of painting (two at a time), 31 of fitting and 6 of judging:
 
     python scripts/train_lesionnet.py data runs/pd-f --seeds 10500-10531
     python scripts/train_lesionnet.py data runs/pd-c --seeds 10600-10631 --template icbm2009c-brain
