@@ -56,6 +56,9 @@ regression over each candidate lesion's features, with the candidate threshold, 
 candidate and the judge's cutoff chosen on out-of-fold (by case) judge probabilities.
 ``flip-average`` makes the weights average the network over the scan flipped along each axis
 (four passes; ``--off`` undoes it); fit the judge again afterwards, on the averaged probabilities.
+``average`` writes one network whose weights are the mean of several fits from the same start, its
+batch-norm statistics measured again on training crops of ``--data``; ``paint --first K`` paints
+further copies (numbered from K) of cases painted before.
 """
 
 from __future__ import annotations
@@ -141,8 +144,10 @@ def make_data(out: Path, seeds: list[int], *, template: str = TEMPLATE, clean: b
               f"{time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
 
 
-def paint(folders: list[Path], out: Path, variants: int) -> None:
-    """``variants`` copies of every case of ``folders`` with new lesions painted (``vision.lesion_synth``)."""
+def paint(folders: list[Path], out: Path, variants: int, first: int = 0) -> None:
+    """``variants`` copies of every case of ``folders`` with new lesions painted (``vision.lesion_synth``).
+
+    The copies are numbered from ``first``; copy ``k`` of a case is the same whenever it is painted."""
     from voxelprompt.vision.lesion_residual import CHANNELS, VOXEL_ML
     from voxelprompt.vision.lesion_synth import paint_lesions_working
 
@@ -152,7 +157,7 @@ def paint(folders: list[Path], out: Path, variants: int) -> None:
             case = aligned_case(path)
             target, description = case["target"], json.loads(case["description"])
             seed = int(path.stem.split("-")[1])
-            for k in range(variants):
+            for k in range(first, first + variants):
                 dest = out / f"case-{seed}-p{k}.npz"
                 if dest.exists():
                     continue
@@ -352,6 +357,40 @@ def tune(weights: Path, folders: list[Path], n_val: int, extra: list[Path]) -> N
     save_lesionnet(loaded.net, weights, meta)
 
 
+def average(weights: list[Path], output: Path, folders: list[Path], *, batches: int = 200, seed: int = 0) -> None:
+    """One network whose parameters are the mean of several fits from the same start ("weight averaging").
+
+    The batch-norm statistics of the mean are measured again on ``batches`` batches of training crops
+    of ``folders`` (the means of the fits' statistics do not describe the mean network's activations)."""
+    import torch
+
+    from voxelprompt.vision.lesionnet import load_lesionnet, save_lesionnet
+
+    fits = [load_lesionnet(w) for w in weights]
+    states = [f.net.state_dict() for f in fits]
+    if any(s.keys() != states[0].keys() or any(s[k].shape != states[0][k].shape for k in s) for s in states):
+        raise SystemExit("error: the weights have different layers: average fits of one architecture")
+    net = fits[0].net
+    net.load_state_dict({k: (sum(s[k].double() for s in states) / len(states)).to(states[0][k].dtype)
+                         if states[0][k].is_floating_point() else states[0][k] for k in states[0]})
+    cases = [c for f in folders for c in load_cases(f)]
+    if batches and cases:
+        rng = np.random.default_rng(seed)
+        norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm3d)]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative mean over all batches
+        net.train()
+        with torch.no_grad():
+            for _ in range(batches):
+                net(crops(cases, rng, 4, 48)[0])
+        net.eval()
+    meta = {**fits[0].metadata, "init": " + ".join(w.name for w in weights) + " (mean)",
+            "seed": ",".join(f.metadata.get("seed", "?") for f in fits), "norm_batches": str(batches)}
+    save_lesionnet(net, output, meta)
+    print(json.dumps({"output": str(output), "fits": [str(w) for w in weights], "norm_batches": batches}), flush=True)
+
+
 def flip_average(weights: Path, on: bool) -> None:
     """Turn averaging over flipped copies of the scan on or off in the weights' settings (refit the judge after)."""
     from voxelprompt.vision.lesionnet import load_lesionnet, save_lesionnet
@@ -458,6 +497,7 @@ def main() -> None:
     pt.add_argument("data", type=Path, nargs="+", help="folders written by the data step")
     pt.add_argument("--out", type=Path, required=True)
     pt.add_argument("--variants", type=int, default=3)
+    pt.add_argument("--first", type=int, default=0, help="number of the first copy (more copies of painted cases)")
     f = sub.add_parser("fit")
     f.add_argument("data", type=Path, nargs="+", help="folders of cases; --val holds out the last of each")
     f.add_argument("--init", type=Path, help="continue from these weights")
@@ -485,6 +525,12 @@ def main() -> None:
     r = sub.add_parser("refresh", help="compute the channels of stored cases again (no new alignment)")
     r.add_argument("data", type=Path, nargs="+", help="folders written by the data step")
     r.add_argument("--out", type=Path, required=True, help="folder that receives one subfolder per data folder")
+    av = sub.add_parser("average", help="the mean of several fits' weights, batch-norm statistics measured again")
+    av.add_argument("weights", type=Path, nargs="+")
+    av.add_argument("--output", type=Path, required=True)
+    av.add_argument("--data", type=Path, nargs="*", default=[],
+                    help="folders of cases whose crops measure the statistics")
+    av.add_argument("--batches", type=int, default=200)
     fa = sub.add_parser("flip-average", help="average the network over the scan flipped along each axis")
     fa.add_argument("weights", type=Path)
     fa.add_argument("--off", action="store_true", help="one pass on the scan as given (the default of new weights)")
@@ -495,9 +541,11 @@ def main() -> None:
     elif args.step == "refresh":
         refresh(args.data, args.out)
     elif args.step == "paint":
-        paint(args.data, args.out, args.variants)
+        paint(args.data, args.out, args.variants, args.first)
     elif args.step == "judge":
         judge(args.weights, args.output, args.data, args.val, args.all, args.least_absent)
+    elif args.step == "average":
+        average(args.weights, args.output, args.data, batches=args.batches)
     elif args.step == "flip-average":
         flip_average(args.weights, not args.off)
     elif args.step == "tune":
