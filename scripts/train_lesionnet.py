@@ -361,7 +361,8 @@ def average(weights: list[Path], output: Path, folders: list[Path], *, batches: 
     """One network whose parameters are the mean of several fits from the same start ("weight averaging").
 
     The batch-norm statistics of the mean are measured again on ``batches`` batches of training crops
-    of ``folders`` (the means of the fits' statistics do not describe the mean network's activations)."""
+    of ``folders`` (the means of the fits' statistics do not describe the mean network's activations);
+    with no ``folders`` or no ``batches``, they stay the means of the fits' statistics."""
     import torch
 
     from voxelprompt.vision.lesionnet import load_lesionnet, save_lesionnet
@@ -529,7 +530,7 @@ def main() -> None:
     av.add_argument("weights", type=Path, nargs="+")
     av.add_argument("--output", type=Path, required=True)
     av.add_argument("--data", type=Path, nargs="*", default=[],
-                    help="folders of cases whose crops measure the statistics")
+                    help="folders of cases whose crops measure the statistics (none: the mean of the fits')")
     av.add_argument("--batches", type=int, default=200)
     fa = sub.add_parser("flip-average", help="average the network over the scan flipped along each axis")
     fa.add_argument("weights", type=Path)
