@@ -363,7 +363,7 @@ def average(weights: list[Path], output: Path, folders: list[Path], *, batches: 
     The batch-norm statistics of the mean are measured again on ``batches`` batches of training crops
     of ``folders`` (the means of the fits' statistics do not describe the mean network's activations);
     with no ``folders`` or no ``batches``, they stay the means of the fits' statistics."""
-    import torch
+    from torch.optim.swa_utils import update_bn
 
     from voxelprompt.vision.lesionnet import load_lesionnet, save_lesionnet
 
@@ -375,17 +375,9 @@ def average(weights: list[Path], output: Path, folders: list[Path], *, batches: 
     net.load_state_dict({k: (sum(s[k].double() for s in states) / len(states)).to(states[0][k].dtype)
                          if states[0][k].is_floating_point() else states[0][k] for k in states[0]})
     cases = [c for f in folders for c in load_cases(f)]
-    if batches and cases:
+    if batches and cases:  # a cumulative mean over the batches, the network left in evaluation mode
         rng = np.random.default_rng(seed)
-        norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm3d)]
-        for m in norms:
-            m.reset_running_stats()
-            m.momentum = None  # a cumulative mean over all batches
-        net.train()
-        with torch.no_grad():
-            for _ in range(batches):
-                net(crops(cases, rng, 4, 48)[0])
-        net.eval()
+        update_bn((crops(cases, rng, 4, 48)[0] for _ in range(batches)), net)
     meta = {**fits[0].metadata, "init": " + ".join(w.name for w in weights) + " (mean)",
             "seed": ",".join(f.metadata.get("seed", "?") for f in fits), "norm_batches": str(batches)}
     save_lesionnet(net, output, meta)
