@@ -5,8 +5,9 @@
     python scripts/net_preference.py compare.json lesions.json src/voxelprompt/vision/data/textnet3d-preference.json
 
 A structure is preferred when the network's mean Dice on the report's cases is above the atlas
-engine's. Pathology goes to the network only when its lesion check passes (mean lesion Dice
->= 0.70 and lesion-free scans reported absent in >= 95 % of cases). Use development seeds here,
+engine's. "Lesion", the pathology the lesion network answers, goes to the network only when its
+lesion check passes (mean lesion Dice >= 0.70 and lesion-free scans reported absent in >= 95 % of
+cases); other pathology is never preferred, as the check does not score it. Use development seeds here,
 not the seeds the benchmark table reports.
 """
 

@@ -52,13 +52,16 @@ def test_itk_affine_matches_ants_point_transform():
 
 def test_router_uses_the_net_only_where_validated_or_named(matcher, engine):
     router = Router([AtlasEngine(), engine])
-    tumour = matcher.match("tumor core").ref
+    tumour, lesion = matcher.match("tumor core").ref, matcher.match("lesion").ref
+    with pytest.raises(UnsupportedConcept, match="not validated"):  # the lesion check never scores tumour parts
+        router.pick(tumour)
     if engine.validation.get("pathology_validated"):
-        assert router.pick(tumour).name == "net"
+        assert router.pick(lesion).name == "net"
     else:
         with pytest.raises(UnsupportedConcept, match="not validated"):
-            router.pick(tumour)
+            router.pick(lesion)
     assert router.pick(tumour, engine="net").name == "net"
+    assert router.pick(lesion, engine="net").name == "net"
     for structure in engine.preferred:
         assert router.pick(matcher.match(structure).ref).name == "net"
     amygdala = matcher.match("left amygdala").ref
@@ -122,3 +125,13 @@ def test_a_given_label_map_comes_before_the_preferred_net(matcher, engine, case)
     assert router.pick(putamen).name == "labels"
     assert Router([AtlasEngine(), engine]).pick(putamen).name == "net"
     assert router.pick(putamen, engine="atlas").name == "atlas"
+
+
+def test_a_passed_lesion_check_sends_lesion_but_no_other_pathology_to_the_net(matcher, monkeypatch):
+    validated = NetEngine()
+    monkeypatch.setitem(validated.__dict__, "validation", {**validated.validation, "pathology_validated": True})
+    router = Router([AtlasEngine(), validated])
+    assert router.pick(matcher.match("lesion").ref).name == "net"
+    for text in ("tumor core", "white matter hyperintensity"):
+        with pytest.raises(UnsupportedConcept, match="not validated"):
+            router.pick(matcher.match(text).ref)

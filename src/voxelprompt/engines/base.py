@@ -90,7 +90,7 @@ class Router:
     """Picks an engine per concept; refuses with the engines' reasons when none supports it.
 
     An engine that says it ``prefers`` a concept (the network, for the concepts where the evaluation
-    harness measured it above the atlas engine, and for pathology once its lesion check passed) is
+    harness measured it above the atlas engine, and for "lesion" once its lesion check passed) is
     tried first, except that an engine reading the user's own segmentation (``exact = True``, the
     label map engine) always comes before it; otherwise the first engine in order that supports the
     concept. An engine with a preference list is used for other concepts only when the caller names it.

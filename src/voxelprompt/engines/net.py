@@ -149,8 +149,14 @@ class NetEngine(Engine):
         return ""
 
     def prefers(self, concept: ConceptRef) -> bool:
-        """Whether the router should try this engine before the others for ``concept``."""
-        pathology_ok = concept.concept.kind == "pathology" and bool(self.validation.get("pathology_validated"))
+        """Whether the router should try this engine before the others for ``concept``.
+
+        The lesion check (``pathology_validated``) measures the lesion network on "lesion", so it
+        vouches for the concepts that network answers, not for every pathology: a tumour part would
+        be read out by the concept network, which that check never scored.
+        """
+        pathology_ok = (concept.concept.kind == "pathology" and bool(self.validation.get("pathology_validated"))
+                        and self._lesion_net_for(concept) is not None)
         taught = self.weights is None and finetuned_weights(concept.name, kind="3d") is not None
         return self.available() and self.knows(concept.name) and (
             pathology_ok or taught or concept.name in self.preferred)
