@@ -50,7 +50,9 @@ Run ``data`` with ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS=1`` (what ``voxelprompt
 so a rebuild differs slightly (the ``runs/b8`` judge cases were built with it). The seeds must not overlap the
 evaluation's (0-2, 50-55, 100-104, 200-204, 300-399, 600-604). ``fit`` trains on random crops of
 those cases and writes safetensors; the last ``--val`` cases of each folder are held out to choose
-the threshold, the smallest lesion kept and the least peak probability of a lesion. ``tune``
+the threshold, the smallest lesion kept and the least peak probability of a lesion; its loss is
+cross-entropy plus the soft Dice of each batch, and ``--crop-dice`` adds the mean soft Dice of each
+crop holding a lesion, since the batch's Dice is ruled by its largest lesions. ``tune``
 chooses them again, adding lesion-free cases. ``judge`` fits the candidate judge: a logistic
 regression over each candidate lesion's features, with the candidate threshold, the smallest
 candidate and the judge's cutoff chosen on out-of-fold (by case) judge probabilities.
@@ -243,12 +245,24 @@ def crops(cases: list[dict], rng: np.random.Generator, n: int, size: int):
     return torch.as_tensor(np.stack(xs)), torch.as_tensor(np.stack(ys))[:, None]
 
 
-def loss_fn(logits, target):
+def loss_fn(logits, target, crop_dice: bool = False):
+    """Cross-entropy plus the soft Dice of the batch as a whole.
+
+    The batch's Dice is ruled by its largest lesions: a tumour of thousands of voxels outweighs a
+    white-matter lesion of two hundred. ``crop_dice`` adds the mean soft Dice of each crop that holds
+    a lesion, so that every lesion's crop counts alike.
+    """
     import torch.nn.functional as F
 
     bce = F.binary_cross_entropy_with_logits(logits, target)
     p = logits.sigmoid()
     dice = 1 - (2 * (p * target).sum() + 1) / (p.sum() + target.sum() + 1)
+    if crop_dice:
+        dims = tuple(range(1, target.dim()))
+        has = target.sum(dims) > 0
+        if has.any():
+            per_crop = (2 * (p * target).sum(dims) + 1) / (p.sum(dims) + target.sum(dims) + 1)
+            dice = dice + 1 - per_crop[has].mean()
     return bce + dice
 
 
@@ -300,7 +314,7 @@ def initial_net(path: Path):
 
 
 def fit(folders: list[Path], output: Path, *, steps: int, n_val: int, seed: int, init: Path | None = None,
-        lr: float = 2e-3, size: int = 48, batch: int = 4, deep: int = 0) -> None:
+        lr: float = 2e-3, size: int = 48, batch: int = 4, deep: int = 0, crop_dice: bool = False) -> None:
     import torch
 
     from voxelprompt.vision.lesionnet import LesionNet, LoadedLesionNet, deepened, save_lesionnet
@@ -321,7 +335,7 @@ def fit(folders: list[Path], output: Path, *, steps: int, n_val: int, seed: int,
     start, running = time.perf_counter(), []
     for step in range(1, steps + 1):
         x, y = crops(train, rng, batch, size)
-        loss = loss_fn(net(x), y)
+        loss = loss_fn(net(x), y, crop_dice)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -335,7 +349,7 @@ def fit(folders: list[Path], output: Path, *, steps: int, n_val: int, seed: int,
     settings = choose_settings(loaded, val) if val else {"threshold": 0.5, "min_ml": 0.1}
     print(json.dumps({"validation": settings, "train_cases": len(train), "val_cases": len(val)}), flush=True)
     meta = {"threshold": settings["threshold"], "min_ml": settings["min_ml"], "peak": settings.get("peak", 0.0),
-            "steps": steps, "seed": seed,
+            "steps": steps, "seed": seed, "loss": "bce + batch dice" + (" + crop dice" if crop_dice else ""),
             "init": (init.name + (f" deepened by {deep}" if deep else "")) if init else "none",
             "train_templates": ",".join(sorted({c["description"]["template"] for c in train})),
             "train_cases": ",".join(c["name"] for c in train),
@@ -502,6 +516,8 @@ def main() -> None:
     f.add_argument("--deep", type=int, default=0,
                    help="channels of a new level at an eighth of the resolution (0: none); "
                         "with --init it starts at zero")
+    f.add_argument("--crop-dice", action="store_true",
+                   help="add each lesion crop's own soft Dice to the loss, so small lesions weigh as much as tumours")
     t = sub.add_parser("tune")
     t.add_argument("weights", type=Path)
     t.add_argument("data", type=Path, nargs="*", default=[], help="folders whose last --val cases are used")
@@ -545,7 +561,7 @@ def main() -> None:
         tune(args.weights, args.data, args.val, args.all)
     else:
         fit(args.data, args.output, steps=args.steps, n_val=args.val, seed=args.seed, init=args.init, lr=args.lr,
-            deep=args.deep)
+            deep=args.deep, crop_dice=args.crop_dice)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,23 @@
-"""Pictures with known answers for the 2D tests."""
+"""Pictures with known answers for the 2D tests, and the lesion network's training script as a module."""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
+import pytest
+
+TRAIN_LESIONNET = Path(__file__).resolve().parents[2] / "scripts" / "train_lesionnet.py"
+
+
+@pytest.fixture(scope="module")
+def train_script():
+    """scripts/train_lesionnet.py, imported (it is a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("train_lesionnet", TRAIN_LESIONNET)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def disc_picture(shape=(120, 160), centre=(60, 70), radius=25, *, inside=60.0, outside=160.0, noise=8.0, seed=0):

@@ -1,6 +1,5 @@
 """The ``average`` step of scripts/train_lesionnet.py: one network whose weights are the mean of several fits."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -9,16 +8,6 @@ import torch
 
 from voxelprompt.vision.lesion_residual import CHANNELS
 from voxelprompt.vision.lesionnet import LesionNet, load_lesionnet, save_lesionnet
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_lesionnet.py"
-
-
-@pytest.fixture(scope="module")
-def train_script():
-    spec = importlib.util.spec_from_file_location("train_lesionnet", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _fit(tmp_path: Path, name: str, seed: int, deep: int = 0) -> Path:
