@@ -256,14 +256,16 @@ def loss_fn(logits, target, crop_dice: bool = False):
 
     bce = F.binary_cross_entropy_with_logits(logits, target)
     p = logits.sigmoid()
-    dice = 1 - (2 * (p * target).sum() + 1) / (p.sum() + target.sum() + 1)
-    if crop_dice:
-        dims = tuple(range(1, target.dim()))
-        has = target.sum(dims) > 0
-        if has.any():
-            per_crop = (2 * (p * target).sum(dims) + 1) / (p.sum(dims) + target.sum(dims) + 1)
-            dice = dice + 1 - per_crop[has].mean()
+    dice = 1 - soft_dice(p, target, tuple(range(target.dim())))
+    has = target.sum(tuple(range(1, target.dim()))) > 0
+    if crop_dice and has.any():
+        dice = dice + 1 - soft_dice(p, target, tuple(range(1, target.dim())))[has].mean()
     return bce + dice
+
+
+def soft_dice(p, target, dims: tuple[int, ...]):
+    """Soft Dice of probabilities ``p`` with ``target``, summed over ``dims`` (+1 smoothing on both sides)."""
+    return (2 * (p * target).sum(dims) + 1) / (p.sum(dims) + target.sum(dims) + 1)
 
 
 def choose_settings(loaded, cases: list[dict]) -> dict:
