@@ -52,7 +52,9 @@ evaluation's (0-2, 50-55, 100-104, 200-204, 300-399, 600-604). ``fit`` trains on
 those cases and writes safetensors; the last ``--val`` cases of each folder are held out to choose
 the threshold, the smallest lesion kept and the least peak probability of a lesion; its loss is
 cross-entropy plus the soft Dice of each batch, and ``--crop-dice`` adds the mean soft Dice of each
-crop holding a lesion, since the batch's Dice is ruled by its largest lesions. ``tune``
+crop holding a lesion, since the batch's Dice is ruled by its largest lesions; ``--lesion-share``
+and ``--hard-share`` set the shares of crops centred on a lesion (0.5) and on a hard negative
+(0.25), the rest falling anywhere in the brain. ``tune``
 chooses them again, adding lesion-free cases. ``judge`` fits the candidate judge: a logistic
 regression over each candidate lesion's features, with the candidate threshold, the smallest
 candidate and the judge's cutoff chosen on out-of-fold (by case) judge probabilities.
@@ -212,8 +214,13 @@ def load_cases(folder: Path) -> list[dict]:
     return cases
 
 
-def crops(cases: list[dict], rng: np.random.Generator, n: int, size: int):
-    """``n`` random crops (channels, target): half centred on a lesion voxel where a case has one."""
+def crops(cases: list[dict], rng: np.random.Generator, n: int, size: int, *, lesion_share: float = 0.5,
+          hard_share: float = 0.25):
+    """``n`` random crops (channels, target).
+
+    ``lesion_share`` of them centred on a lesion voxel where a case has one, ``hard_share`` on a voxel
+    where the scan differs from the template but not by a lesion, the rest anywhere in the brain.
+    """
     import torch
 
     xs, ys = [], []
@@ -221,9 +228,9 @@ def crops(cases: list[dict], rng: np.random.Generator, n: int, size: int):
         c = cases[rng.integers(len(cases))]
         ch, tg = c["channels"], c["target"]
         pick = rng.random()
-        if tg.any() and pick < 0.5:
+        if tg.any() and pick < lesion_share:
             where = np.argwhere(tg)
-        elif pick >= 0.75:  # hard negatives: the scan differs from the template, but not by a lesion
+        elif pick >= 1 - hard_share:  # hard negatives: the scan differs from the template, but not by a lesion
             where = np.argwhere((ch[OUTLIER] > HARD_OUTLIER) & ~tg)
         else:
             where = np.argwhere(ch[-1] > 0)
@@ -316,11 +323,15 @@ def initial_net(path: Path):
 
 
 def fit(folders: list[Path], output: Path, *, steps: int, n_val: int, seed: int, init: Path | None = None,
-        lr: float = 2e-3, size: int = 48, batch: int = 4, deep: int = 0, crop_dice: bool = False) -> None:
+        lr: float = 2e-3, size: int = 48, batch: int = 4, deep: int = 0, crop_dice: bool = False,
+        lesion_share: float = 0.5, hard_share: float = 0.25) -> None:
     import torch
 
     from voxelprompt.vision.lesionnet import LesionNet, LoadedLesionNet, deepened, save_lesionnet
 
+    if min(lesion_share, hard_share) < 0 or lesion_share + hard_share > 1:
+        raise SystemExit(f"error: crop shares {lesion_share} (lesion) and {hard_share} (hard negative) must be "
+                         "at least 0 and add up to at most 1")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     train, val = [], []
@@ -336,7 +347,7 @@ def fit(folders: list[Path], output: Path, *, steps: int, n_val: int, seed: int,
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     start, running = time.perf_counter(), []
     for step in range(1, steps + 1):
-        x, y = crops(train, rng, batch, size)
+        x, y = crops(train, rng, batch, size, lesion_share=lesion_share, hard_share=hard_share)
         loss = loss_fn(net(x), y, crop_dice)
         opt.zero_grad()
         loss.backward()
@@ -352,6 +363,7 @@ def fit(folders: list[Path], output: Path, *, steps: int, n_val: int, seed: int,
     print(json.dumps({"validation": settings, "train_cases": len(train), "val_cases": len(val)}), flush=True)
     meta = {"threshold": settings["threshold"], "min_ml": settings["min_ml"], "peak": settings.get("peak", 0.0),
             "steps": steps, "seed": seed, "loss": "bce + batch dice" + (" + crop dice" if crop_dice else ""),
+            "crops": json.dumps({"lesion": lesion_share, "hard_negative": hard_share}),
             "init": (init.name + (f" deepened by {deep}" if deep else "")) if init else "none",
             "train_templates": ",".join(sorted({c["description"]["template"] for c in train})),
             "train_cases": ",".join(c["name"] for c in train),
@@ -520,6 +532,9 @@ def main() -> None:
                         "with --init it starts at zero")
     f.add_argument("--crop-dice", action="store_true",
                    help="add each lesion crop's own soft Dice to the loss, so small lesions weigh as much as tumours")
+    f.add_argument("--lesion-share", type=float, default=0.5, help="share of crops centred on a lesion")
+    f.add_argument("--hard-share", type=float, default=0.25,
+                   help="share of crops centred where the scan differs from the template but not by a lesion")
     t = sub.add_parser("tune")
     t.add_argument("weights", type=Path)
     t.add_argument("data", type=Path, nargs="*", default=[], help="folders whose last --val cases are used")
@@ -563,7 +578,7 @@ def main() -> None:
         tune(args.weights, args.data, args.val, args.all)
     else:
         fit(args.data, args.output, steps=args.steps, n_val=args.val, seed=args.seed, init=args.init, lr=args.lr,
-            deep=args.deep, crop_dice=args.crop_dice)
+            deep=args.deep, crop_dice=args.crop_dice, lesion_share=args.lesion_share, hard_share=args.hard_share)
 
 
 if __name__ == "__main__":
