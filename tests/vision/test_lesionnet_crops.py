@@ -1,4 +1,4 @@
-"""Where the fit step's crops are centred (scripts/train_lesionnet.py ``crops``): the shares of lesion and hard crops."""
+"""Where the fit step of scripts/train_lesionnet.py centres its crops: the shares of lesion and hard crops."""
 
 import numpy as np
 import pytest
@@ -36,3 +36,17 @@ def test_shares_adding_up_to_more_than_one_stop_the_fit_with_a_message(train_scr
         train_script.fit([tmp_path], tmp_path / "w.safetensors", steps=1, n_val=0, seed=0, lesion_share=0.6,
                          hard_share=0.6)
     assert not (tmp_path / "w.safetensors").exists()
+
+
+def test_the_weights_record_the_crop_shares_they_were_fitted_with(train_script, tmp_path):
+    import json
+
+    from voxelprompt.vision.weights import read_safetensors
+
+    case = two_corner_case()
+    train_script.save_case(tmp_path / "case-0.npz", channels=case["channels"].astype(np.float16),
+                           target=case["target"], description=json.dumps({"template": "synthetic"}))
+    out = tmp_path / "w.safetensors"
+    train_script.fit([tmp_path], out, steps=1, n_val=0, seed=0, lesion_share=0.4, hard_share=0.1)
+    _, metadata = read_safetensors(out)
+    assert json.loads(metadata["crops"]) == {"lesion": 0.4, "hard_negative": 0.1}
