@@ -78,6 +78,7 @@ import numpy as np
 TEMPLATE = "mni152-fsl-brain"
 OUTLIER = 4  # index of the "outlier" channel (vision.lesion_residual.CHANNELS)
 HARD_OUTLIER = 0.15
+LESION_SHARE, HARD_SHARE = 0.5, 0.25  # default shares of crops centred on a lesion and on a hard negative
 
 
 def seeds_from(text: str) -> list[int]:
@@ -214,8 +215,8 @@ def load_cases(folder: Path) -> list[dict]:
     return cases
 
 
-def crops(cases: list[dict], rng: np.random.Generator, n: int, size: int, *, lesion_share: float = 0.5,
-          hard_share: float = 0.25):
+def crops(cases: list[dict], rng: np.random.Generator, n: int, size: int, *, lesion_share: float = LESION_SHARE,
+          hard_share: float = HARD_SHARE):
     """``n`` random crops (channels, target).
 
     ``lesion_share`` of them centred on a lesion voxel where a case has one, ``hard_share`` on a voxel
@@ -264,9 +265,11 @@ def loss_fn(logits, target, crop_dice: bool = False):
     bce = F.binary_cross_entropy_with_logits(logits, target)
     p = logits.sigmoid()
     dice = 1 - soft_dice(p, target, tuple(range(target.dim())))
-    has = target.sum(tuple(range(1, target.dim()))) > 0
-    if crop_dice and has.any():
-        dice = dice + 1 - soft_dice(p, target, tuple(range(1, target.dim())))[has].mean()
+    if crop_dice:
+        per_crop = tuple(range(1, target.dim()))
+        has = target.sum(per_crop) > 0
+        if has.any():
+            dice = dice + 1 - soft_dice(p, target, per_crop)[has].mean()
     return bce + dice
 
 
@@ -324,7 +327,7 @@ def initial_net(path: Path):
 
 def fit(folders: list[Path], output: Path, *, steps: int, n_val: int, seed: int, init: Path | None = None,
         lr: float = 2e-3, size: int = 48, batch: int = 4, deep: int = 0, crop_dice: bool = False,
-        lesion_share: float = 0.5, hard_share: float = 0.25) -> None:
+        lesion_share: float = LESION_SHARE, hard_share: float = HARD_SHARE) -> None:
     import torch
 
     from voxelprompt.vision.lesionnet import LesionNet, LoadedLesionNet, deepened, save_lesionnet
@@ -532,8 +535,8 @@ def main() -> None:
                         "with --init it starts at zero")
     f.add_argument("--crop-dice", action="store_true",
                    help="add each lesion crop's own soft Dice to the loss, so small lesions weigh as much as tumours")
-    f.add_argument("--lesion-share", type=float, default=0.5, help="share of crops centred on a lesion")
-    f.add_argument("--hard-share", type=float, default=0.25,
+    f.add_argument("--lesion-share", type=float, default=LESION_SHARE, help="share of crops centred on a lesion")
+    f.add_argument("--hard-share", type=float, default=HARD_SHARE,
                    help="share of crops centred where the scan differs from the template but not by a lesion")
     t = sub.add_parser("tune")
     t.add_argument("weights", type=Path)

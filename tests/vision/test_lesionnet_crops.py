@@ -1,9 +1,12 @@
 """Where the fit step of scripts/train_lesionnet.py centres its crops: the shares of lesion and hard crops."""
 
+import json
+
 import numpy as np
 import pytest
 
 from voxelprompt.vision.lesion_residual import CHANNELS
+from voxelprompt.vision.weights import read_safetensors
 
 
 def two_corner_case():
@@ -39,10 +42,6 @@ def test_shares_adding_up_to_more_than_one_stop_the_fit_with_a_message(train_scr
 
 
 def test_the_weights_record_the_crop_shares_they_were_fitted_with(train_script, tmp_path):
-    import json
-
-    from voxelprompt.vision.weights import read_safetensors
-
     case = two_corner_case()
     train_script.save_case(tmp_path / "case-0.npz", channels=case["channels"].astype(np.float16),
                            target=case["target"], description=json.dumps({"template": "synthetic"}))
