@@ -50,6 +50,13 @@ def _convert(folder: Path) -> Path:
     return folder
 
 
+def _transformers_command() -> str:
+    """The ``transformers`` command of the interpreter running the tests, found even when its environment
+    is not activated (``.venv/bin/python -m pytest``); else the one on the PATH."""
+    beside = Path(sys.executable).parent / "transformers"
+    return str(beside) if beside.is_file() else shutil.which("transformers") or "transformers"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -60,8 +67,8 @@ def _free_port() -> int:
 def llm_server(tmp_path_factory):
     model = _convert(tmp_path_factory.mktemp("smollm2"))
     port = _free_port()
-    command = [shutil.which("transformers") or "transformers", "serve", str(model), "--port", str(port),
-               "--host", "127.0.0.1", "--device", "cpu"]
+    command = [_transformers_command(), "serve", str(model), "--port", str(port), "--host", "127.0.0.1",
+               "--device", "cpu"]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 180
