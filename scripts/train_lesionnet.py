@@ -41,7 +41,8 @@ case is aligned by the net engine's test-time deformation and stored as its resi
 lesion mask on the working grid (one ``.npz`` per case), with the aligned atlas labels and the
 mirror map; ``--robust-alignment`` masks the one-sided blobs the template cannot explain while
 aligning (``vision.deform3d.align_prior(robust=True)``), which keeps a lesion from being absorbed
-but is not what the shipped fits were trained on. ``paint`` copies such cases with new lesions
+but is not what the shipped fits were trained on; ``fit --robust-alignment`` records in the
+weights that their cases were aligned so, and the net engine then aligns every scan the same way. ``paint`` copies such cases with new lesions
 painted on the working grid (``vision.lesion_synth``) and their channels computed again, a few
 seconds a copy instead of an alignment. ``refresh`` computes the channels of stored cases again from their scan, template,
 labels and mirror map, after a change to how the channels are derived, without aligning again.
@@ -327,7 +328,9 @@ def initial_net(path: Path):
 
 def fit(folders: list[Path], output: Path, *, steps: int, n_val: int, seed: int, init: Path | None = None,
         lr: float = 2e-3, size: int = 48, batch: int = 4, deep: int = 0, crop_dice: bool = False,
-        lesion_share: float = LESION_SHARE, hard_share: float = HARD_SHARE) -> None:
+        lesion_share: float = LESION_SHARE, hard_share: float = HARD_SHARE, robust: bool = False) -> None:
+    """Weights trained on crops of the cases of ``folders``; ``robust``: the cases were aligned with
+    ``--robust-alignment``, recorded so that the net engine aligns scans the same way."""
     import torch
 
     from voxelprompt.vision.lesionnet import LesionNet, LoadedLesionNet, deepened, save_lesionnet
@@ -365,7 +368,8 @@ def fit(folders: list[Path], output: Path, *, steps: int, n_val: int, seed: int,
     settings = choose_settings(loaded, val) if val else {"threshold": 0.5, "min_ml": 0.1}
     print(json.dumps({"validation": settings, "train_cases": len(train), "val_cases": len(val)}), flush=True)
     meta = {"threshold": settings["threshold"], "min_ml": settings["min_ml"], "peak": settings.get("peak", 0.0),
-            "steps": steps, "seed": seed, "loss": "bce + batch dice" + (" + crop dice" if crop_dice else ""),
+            "steps": steps, "seed": seed, "alignment": "robust" if robust else "plain",
+            "loss": "bce + batch dice" + (" + crop dice" if crop_dice else ""),
             "crops": json.dumps({"lesion": lesion_share, "hard_negative": hard_share}),
             "init": (init.name + (f" deepened by {deep}" if deep else "")) if init else "none",
             "train_templates": ",".join(sorted({c["description"]["template"] for c in train})),
@@ -538,6 +542,8 @@ def main() -> None:
     f.add_argument("--lesion-share", type=float, default=LESION_SHARE, help="share of crops centred on a lesion")
     f.add_argument("--hard-share", type=float, default=HARD_SHARE,
                    help="share of crops centred where the scan differs from the template but not by a lesion")
+    f.add_argument("--robust-alignment", action="store_true",
+                   help="the cases were built with data --robust-alignment (the engine then aligns scans so)")
     t = sub.add_parser("tune")
     t.add_argument("weights", type=Path)
     t.add_argument("data", type=Path, nargs="*", default=[], help="folders whose last --val cases are used")
@@ -581,7 +587,8 @@ def main() -> None:
         tune(args.weights, args.data, args.val, args.all)
     else:
         fit(args.data, args.output, steps=args.steps, n_val=args.val, seed=args.seed, init=args.init, lr=args.lr,
-            deep=args.deep, crop_dice=args.crop_dice, lesion_share=args.lesion_share, hard_share=args.hard_share)
+            deep=args.deep, crop_dice=args.crop_dice, lesion_share=args.lesion_share, hard_share=args.hard_share,
+            robust=args.robust_alignment)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import voxelprompt.engines.net as net_module
 from voxelprompt.concepts import ConceptMatcher
 from voxelprompt.engines import Router, UnsupportedConcept, available_engines
 from voxelprompt.engines.affine import itk_affine_to_ras
@@ -15,6 +16,7 @@ from voxelprompt.evaluation.cases import make_case
 from voxelprompt.evaluation.harness import truth_mask
 from voxelprompt.evaluation.lesions import paint_lesions
 from voxelprompt.measure.overlap import dice
+from voxelprompt.vision.lesionnet import LoadedLesionNet, shipped_lesionnet
 
 DICE_PAINTED = 0.75
 
@@ -87,6 +89,28 @@ def test_net_calls_a_clean_scan_clear_of_lesions(matcher, engine, case):
     clean = engine.segment([case.image], matcher.match("lesion").ref)
     assert not clean.present and not np.asarray(clean.mask.array).any()
     assert clean.provenance["weights"] == "lesionnet.safetensors"
+
+
+def test_the_lesion_path_aligns_scans_as_its_weights_were_trained(matcher, engine, case, monkeypatch):
+    # Weights fitted on robustly aligned cases (train_lesionnet.py fit --robust-alignment) say so in
+    # their metadata, and the engine then aligns the scan with one-sided blobs masked; the shipped
+    # weights were trained on plain alignments.
+    shipped = shipped_lesionnet()
+    assert shipped.metadata.get("alignment", "plain") == "plain" and not shipped.robust_alignment
+    asked, plain = [], engine.deformed_prior
+
+    def recording(image, *, robust=False):
+        asked.append(robust)
+        return plain(image)  # the plain alignment (cached above) stands in for the slower robust one
+
+    robust_net = LoadedLesionNet(shipped.net, {**shipped.metadata, "alignment": "robust"})
+    monkeypatch.setattr(engine, "deformed_prior", recording)
+    monkeypatch.setattr(net_module, "shipped_lesionnet", lambda: robust_net)
+    seg = engine.segment([case.image], matcher.match("lesion").ref)
+    assert asked == [True] and seg.provenance["alignment"] == "robust"
+    monkeypatch.setattr(net_module, "shipped_lesionnet", lambda: shipped)
+    assert engine.segment([case.image], matcher.match("lesion").ref).provenance["alignment"] == "plain"
+    assert asked == [True, False]
 
 
 def test_net_calls_a_strongly_shaded_clean_scan_clear(matcher, engine):

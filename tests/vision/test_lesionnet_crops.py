@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from voxelprompt.vision.lesion_residual import CHANNELS
+from voxelprompt.vision.lesionnet import load_lesionnet
 from voxelprompt.vision.weights import read_safetensors
 
 
@@ -41,7 +42,7 @@ def test_shares_adding_up_to_more_than_one_stop_the_fit_with_a_message(train_scr
     assert not (tmp_path / "w.safetensors").exists()
 
 
-def test_the_weights_record_the_crop_shares_they_were_fitted_with(train_script, tmp_path):
+def test_the_weights_record_the_crop_shares_and_alignment_they_were_fitted_with(train_script, tmp_path):
     case = two_corner_case()
     train_script.save_case(tmp_path / "case-0.npz", channels=case["channels"].astype(np.float16),
                            target=case["target"], description=json.dumps({"template": "synthetic"}))
@@ -49,3 +50,6 @@ def test_the_weights_record_the_crop_shares_they_were_fitted_with(train_script, 
     train_script.fit([tmp_path], out, steps=1, n_val=0, seed=0, lesion_share=0.4, hard_share=0.1)
     _, metadata = read_safetensors(out)
     assert json.loads(metadata["crops"]) == {"lesion": 0.4, "hard_negative": 0.1}
+    assert metadata["alignment"] == "plain" and not load_lesionnet(out).robust_alignment
+    train_script.fit([tmp_path], out, steps=1, n_val=0, seed=0, robust=True)  # cases of data --robust-alignment
+    assert read_safetensors(out)[1]["alignment"] == "robust" and load_lesionnet(out).robust_alignment

@@ -220,8 +220,8 @@ class NetEngine(Engine):
 
         ``robust``: the deformation masks one-sided blobs the template cannot explain
         (``align_prior``), so that a lesion is not absorbed by bending the anatomy into it. The
-        shipped lesion network was trained on plain alignments and does not use it (see
-        ``scripts/train_lesionnet.py data --robust-alignment``).
+        lesion path uses it when the lesion network's weights were trained on such alignments (their
+        metadata says ``alignment: robust``; ``scripts/train_lesionnet.py fit --robust-alignment``).
         """
         key = fingerprint(image) + ("|robust" if robust else "")
         if key in self._deformed:
@@ -250,7 +250,7 @@ class NetEngine(Engine):
 
     def _segment_lesions(self, image: Volume, concept: ConceptRef, net: LoadedLesionNet, start: float) -> Segmentation:
         """Lesions: where the scan differs from its aligned, repainted template as the lesion network learned."""
-        reg = self.deformed_prior(image)
+        reg = self.deformed_prior(image, robust=net.robust_alignment)  # aligned as the network's training cases were
         scan = normalise_scan(np.asarray(image.array, np.float32))
         channels = lesion_channels(image, reg, scan)
         spacing, shape = np.asarray(image.spacing, float), image.shape[:3]
@@ -267,6 +267,7 @@ class NetEngine(Engine):
         mask = outline_on_scan_grid(scan, channels[CHANNELS.index("expected")], prob_work, kept, spacing)
         present = bool(mask.any())
         provenance = {"weights": SHIPPED_LESION, "template": reg.template, "transform": reg.transform,
+                      "alignment": "robust" if net.robust_alignment else "plain",
                       "method": "lesion network on the residual from the aligned, repainted template and the "
                                 "mirrored scan; " + ("each candidate judged on its size, contrast, symmetry, shape "
                                                      "and place; " if judge else "")

@@ -98,6 +98,11 @@ class LoadedLesionNet:
         """Whether ``probability`` averages the scan as given and mirrored along each working axis in turn."""
         return str(self.metadata.get("flip_average", "0")) == "1"
 
+    @property
+    def robust_alignment(self) -> bool:
+        """Whether the network learned from scans aligned with one-sided blobs masked (``align_prior(robust=True)``)."""
+        return self.metadata.get("alignment") == "robust"
+
     def probability(self, channels: np.ndarray) -> np.ndarray:
         """Lesion probability on the working grid for residual ``channels`` (C, X, Y, Z).
 
