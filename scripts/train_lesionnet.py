@@ -42,10 +42,11 @@ lesion mask on the working grid (one ``.npz`` per case), with the aligned atlas 
 mirror map; ``--robust-alignment`` masks the one-sided blobs the template cannot explain while
 aligning (``vision.deform3d.align_prior(robust=True)``), which keeps a lesion from being absorbed
 but is not what the shipped fits were trained on; ``fit --robust-alignment`` records in the
-weights that their cases were aligned so, and the net engine then aligns every scan the same way. ``paint`` copies such cases with new lesions
-painted on the working grid (``vision.lesion_synth``) and their channels computed again, a few
-seconds a copy instead of an alignment. ``refresh`` computes the channels of stored cases again from their scan, template,
-labels and mirror map, after a change to how the channels are derived, without aligning again.
+weights that their cases were aligned so, and the net engine then aligns every scan the same way.
+``paint`` copies such cases with new lesions painted on the working grid (``vision.lesion_synth``)
+and their channels computed again, a few seconds a copy instead of an alignment. ``refresh``
+computes the channels of stored cases again from their scan, template, labels and mirror map,
+after a change to how the channels are derived, without aligning again.
 Run ``data`` with ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS=1`` (what ``voxelprompt
 --deterministic`` sets) for bit-identical cases; the shipped fits' cases were built without it,
 so a rebuild differs slightly (the ``runs/b8`` judge cases were built with it). The seeds must not overlap the
