@@ -28,13 +28,14 @@ def main(report_path: str, lesions_path: str, out_path: str) -> None:
     if report.get("engine") != "net" or not comparison or comparison.get("other_engine") != "atlas":
         sys.exit("error: give a report of `voxelprompt eval --engine net --against atlas`")
     rows = comparison["structures"]
-    out = {"source": "voxelprompt eval --engine net --against atlas",
+    out = {"source": "voxelprompt eval --engine net --against atlas; voxelprompt eval --engine net --lesions",
            "cases": [c["case"] for c in report["cases"]],
            "net_preferred": sorted(s for s, v in rows.items() if v["difference"] > 0),
            "dice": {s: {"net": round(v["dice"], 4), "atlas": round(v["other_dice"], 4)} for s, v in rows.items()},
            "lesion_cases": [c["case"] for c in lesions["lesion_cases"]],
            "mean_lesion_dice": round(lesions["mean_lesion_dice"], 4),
            "absent_rate_lesion_free": round(lesions["absent_rate_lesion_free"], 4),
+           "lesion_check": {"mean_lesion_dice_min": LESION_DICE_MIN, "absent_rate_min": ABSENT_RATE_MIN},
            "pathology_validated": lesions["mean_lesion_dice"] >= LESION_DICE_MIN
            and lesions["absent_rate_lesion_free"] >= ABSENT_RATE_MIN}
     Path(out_path).write_text(json.dumps(out, indent=2) + "\n")

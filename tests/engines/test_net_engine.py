@@ -55,13 +55,11 @@ def test_itk_affine_matches_ants_point_transform():
 def test_router_uses_the_net_only_where_validated_or_named(matcher, engine):
     router = Router([AtlasEngine(), engine])
     tumour, lesion = matcher.match("tumor core").ref, matcher.match("lesion").ref
-    with pytest.raises(UnsupportedConcept, match="not validated"):  # the lesion check never scores tumour parts
-        router.pick(tumour)
-    if engine.validation.get("pathology_validated"):
-        assert router.pick(lesion).name == "net"
-    else:
+    for other in (tumour, matcher.match("white matter hyperintensity").ref):  # never scored by the lesion check
         with pytest.raises(UnsupportedConcept, match="not validated"):
-            router.pick(lesion)
+            router.pick(other)
+    assert engine.validation["pathology_validated"]  # the shipped lesion check passed (preference file)
+    assert router.pick(lesion).name == "net"
     assert router.pick(tumour, engine="net").name == "net"
     assert router.pick(lesion, engine="net").name == "net"
     for structure in engine.preferred:
@@ -151,11 +149,12 @@ def test_a_given_label_map_comes_before_the_preferred_net(matcher, engine, case)
     assert router.pick(putamen, engine="atlas").name == "atlas"
 
 
-def test_a_passed_lesion_check_sends_lesion_but_no_other_pathology_to_the_net(matcher, monkeypatch):
-    validated = NetEngine()
-    monkeypatch.setitem(validated.__dict__, "validation", {**validated.validation, "pathology_validated": True})
-    router = Router([AtlasEngine(), validated])
-    assert router.pick(matcher.match("lesion").ref).name == "net"
-    for text in ("tumor core", "white matter hyperintensity"):
+def test_a_failed_lesion_check_keeps_pathology_off_the_net_unless_it_is_named(matcher, monkeypatch):
+    failed = NetEngine()
+    monkeypatch.setitem(failed.__dict__, "validation", {**failed.validation, "pathology_validated": False})
+    router = Router([AtlasEngine(), failed])
+    lesion = matcher.match("lesion").ref
+    assert router.pick(lesion, engine="net").name == "net"
+    for text in ("lesion", "tumor core", "white matter hyperintensity"):
         with pytest.raises(UnsupportedConcept, match="not validated"):
             router.pick(matcher.match(text).ref)
