@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from voxelprompt.concepts import ConceptMatcher
 from voxelprompt.engines.labelmap import LabelMapEngine
-from voxelprompt.evaluation.cases import make_case
+from voxelprompt.evaluation.cases import case_geometry, make_case
 from voxelprompt.evaluation.harness import DEFAULT_STRUCTURES, evaluate_case, summarise
 from voxelprompt.vision.templates import atlas_labels
 
@@ -24,6 +25,17 @@ def test_same_seed_same_case_and_ground_truth_volumes_are_preserved():
         # case world p maps to template world A p (+ shifts): volumes shrink by |det A|
         det = abs(np.linalg.det(np.array(a.description["case_to_template_linear"])))
         assert case_ml == pytest.approx(truth_ml / det, rel=0.06)
+
+
+@pytest.mark.parametrize("contrast", [None, "inverted"])
+def test_case_geometry_is_the_transform_the_case_was_made_with(contrast):
+    case = make_case(7, "icbm2009c-brain", contrast=contrast)
+    affine, shape, points = case_geometry(7, contrast=contrast)
+    assert shape == case.image.shape and np.array_equal(affine, case.image.affine)
+    atlas = atlas_labels("freesurfer")
+    vox = np.linalg.inv(atlas.affine) @ np.vstack([points, np.ones(points.shape[1])])
+    labels = ndimage.map_coordinates(np.asarray(atlas.array), vox[:3], order=0, cval=0).reshape(shape)
+    np.testing.assert_array_equal(labels, case.labels.array)  # the truth, voxel for voxel
 
 
 def test_harness_scores_the_case_labels_as_perfect():

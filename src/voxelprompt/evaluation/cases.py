@@ -91,13 +91,9 @@ def _contrast(rng: np.random.Generator, data: np.ndarray, kind: str, labels: np.
     return out.astype(np.float32)
 
 
-def make_case(seed: int, template_name: str = "icbm2009c-brain", *, contrast: str | None = None,
-              deformation_mm: float = 3.0, rotation_deg: float = 12.0) -> Case:
-    """Build the case for ``seed`` from ``template_name`` and the FreeSurfer label map."""
-    rng = np.random.default_rng(seed)
-    tmpl = template(template_name)
-    labels = atlas_labels("freesurfer")
-    contrast = contrast or CONTRASTS[rng.integers(len(CONTRASTS))]
+def _geometry(rng: np.random.Generator, deformation_mm: float,
+              rotation_deg: float) -> tuple[np.ndarray, tuple, np.ndarray, np.ndarray]:
+    """The case grid (affine, shape), the template world point (3, N) of each of its voxels, and the linear part."""
     # moving world: p_template = A (p_case) + d(p_case)
     rot = _rotation(rng.uniform(-rotation_deg, rotation_deg, 3))
     scale = np.diag(rng.uniform(0.92, 1.08, 3))
@@ -110,7 +106,28 @@ def make_case(seed: int, template_name: str = "icbm2009c-brain", *, contrast: st
     moved = a_lin @ (world - (brain_center + shift)[:, None]) + brain_center[:, None]
     control = 6
     disp = np.stack([_smooth_field(rng, shape, control, deformation_mm) for _ in range(3)]).reshape(3, -1)
-    moved = moved + disp
+    return out_affine, shape, moved + disp, a_lin
+
+
+def case_geometry(seed: int, *, contrast: str | None = None, deformation_mm: float = 3.0,
+                  rotation_deg: float = 12.0) -> tuple[np.ndarray, tuple, np.ndarray]:
+    """The grid of ``make_case(seed, ...)`` (affine, shape) and the template world point (RAS mm, (3, N) in C
+    order) that each of its voxels shows: the case's exact transform, without building its image."""
+    rng = np.random.default_rng(seed)
+    if contrast is None:
+        rng.integers(len(CONTRASTS))  # make_case draws the contrast first
+    out_affine, shape, moved, _ = _geometry(rng, deformation_mm, rotation_deg)
+    return out_affine, shape, moved
+
+
+def make_case(seed: int, template_name: str = "icbm2009c-brain", *, contrast: str | None = None,
+              deformation_mm: float = 3.0, rotation_deg: float = 12.0) -> Case:
+    """Build the case for ``seed`` from ``template_name`` and the FreeSurfer label map."""
+    rng = np.random.default_rng(seed)
+    tmpl = template(template_name)
+    labels = atlas_labels("freesurfer")
+    contrast = contrast or CONTRASTS[rng.integers(len(CONTRASTS))]
+    out_affine, shape, moved, a_lin = _geometry(rng, deformation_mm, rotation_deg)
     # sample template (linear) and labels (nearest)
     moved_h = np.vstack([moved, np.ones(moved.shape[1])])
     t_vox = np.linalg.inv(tmpl.affine) @ moved_h
