@@ -27,30 +27,24 @@ import numpy as np
 import typer
 from scipy import ndimage
 
+from voxelprompt.cli.main import _parse_seeds
 from voxelprompt.concepts import default_matcher, load_vocabulary
 from voxelprompt.engines import available_engines
+from voxelprompt.errors import VoxelPromptError
 from voxelprompt.evaluation.cases import case_geometry, make_case
 from voxelprompt.evaluation.harness import DEFAULT_STRUCTURES, DEFAULT_TEMPLATES, planned_cases
 from voxelprompt.measure.overlap import dice
 from voxelprompt.vision.templates import atlas_labels, template
-from voxelprompt.volume import Volume
+from voxelprompt.volume.geometry import resample_to
 
 
-def labels_on(image: Volume) -> np.ndarray:
-    """The FreeSurfer label map read (nearest) at every voxel of ``image``, through world coordinates."""
-    labels = atlas_labels("freesurfer")
-    ijk = np.indices(image.shape[:3], dtype=np.float64).reshape(3, -1)
-    to_labels = np.linalg.inv(labels.affine) @ image.affine
-    vox = to_labels[:3, :3] @ ijk + to_labels[:3, 3:]
-    return ndimage.map_coordinates(np.asarray(labels.array), vox, order=0, cval=0).reshape(image.shape[:3])
-
-
-def exact_readout(seeds: range) -> dict:
+def exact_readout(seeds: list[int]) -> dict:
     """Mean Dice per evaluation case of the indicators read (linear, >= 0.5) through the case's exact transform."""
     labels = atlas_labels("freesurfer")
     atlas = np.asarray(labels.array)
     matcher, vocabulary = default_matcher(), load_vocabulary()
     ids = [vocabulary.labels(matcher.match(text).ref, "freesurfer") for text in DEFAULT_STRUCTURES]
+    indicators = [np.isin(atlas, structure).astype(np.float32) for structure in ids]
     out = {}
     for seed, name in planned_cases(seeds, DEFAULT_TEMPLATES):
         case = make_case(seed, name)
@@ -58,19 +52,11 @@ def exact_readout(seeds: range) -> dict:
         vox = (np.linalg.inv(labels.affine) @ np.vstack([points, np.ones(points.shape[1])]))[:3]
         truth = np.asarray(case.labels.array)
         scores = []
-        for structure in ids:
-            read = ndimage.map_coordinates(np.isin(atlas, structure).astype(np.float32), vox, order=1, cval=0.0)
+        for structure, indicator in zip(ids, indicators):
+            read = ndimage.map_coordinates(indicator, vox, order=1, cval=0.0)
             scores.append(dice(read.reshape(shape) >= 0.5, np.isin(truth, structure)).value)
         out[case.name] = float(np.mean(scores))
     return out
-
-
-def _seed_range(text: str) -> range:
-    first, _, last = text.partition("-")
-    try:
-        return range(int(first), int(last or first) + 1)
-    except ValueError:
-        raise typer.BadParameter(f"'{text}' is not a seed range; write it as 50-52") from None
 
 
 def main(engine: str = typer.Option("net", help="atlas or net"),
@@ -78,7 +64,11 @@ def main(engine: str = typer.Option("net", help="atlas or net"),
                                                   "on the evaluation cases of these seeds (e.g. 50-52)"),
          as_json: bool = typer.Option(False, "--json", help="print the report as JSON")) -> None:
     if exact_seeds:
-        cases = exact_readout(_seed_range(exact_seeds))
+        try:
+            seeds = _parse_seeds(exact_seeds)
+        except VoxelPromptError as err:
+            raise typer.BadParameter(str(err)) from None
+        cases = exact_readout(seeds)
         report = {"read_out": "linear indicator >= 0.5 through the exact case transform", "cases": cases,
                   "mean_dice": float(np.mean(list(cases.values())))}
         print(json.dumps(report, indent=2) if as_json else f"exact transform: mean Dice {report['mean_dice']:.3f} "
@@ -92,7 +82,7 @@ def main(engine: str = typer.Option("net", help="atlas or net"),
     report = {"engine": engine, "structures": list(DEFAULT_STRUCTURES), "templates": {}}
     for name in DEFAULT_TEMPLATES:
         image = template(name)
-        truth = labels_on(image)
+        truth = np.asarray(resample_to(atlas_labels("freesurfer"), image, interpolation="nearest").array)
         start = time.perf_counter()
         masks = [engines[engine].segment([image], ref).mask.array for ref in refs]
         scores = {ref.name: dice(np.asarray(mask, bool), np.isin(truth, vocabulary.labels(ref, "freesurfer"))).value
