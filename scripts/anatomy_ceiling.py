@@ -1,6 +1,7 @@
 """How well an engine can do on `voxelprompt eval` cases of a template when nothing is done to the template.
 
     python scripts/anatomy_ceiling.py --engine net            # or --engine atlas
+    python scripts/anatomy_ceiling.py --engine atlas-affine   # the atlas engine without its deformable stage
     python scripts/anatomy_ceiling.py --engine net --json
     python scripts/anatomy_ceiling.py --exact-seeds 50-52     # the read-out alone, on evaluation cases
 
@@ -9,7 +10,9 @@ the case's deformation in the template's own world coordinates. Here the "case" 
 itself (no deformation, reslicing, contrast change, bias or noise), and its truth the label map
 read at the template's voxels. An engine that aligns another template (the ICBM 2009a T1) to the
 scan can only reach the Dice that the two templates' anatomies allow: this is that ceiling, per
-template, over the twelve structures of `voxelprompt eval`.
+template, over the twelve structures of `voxelprompt eval`. ``atlas-affine`` reads the label map
+through the atlas engine's affine registration alone: how much the label map and the template
+agree before any deformation brings the 2009a anatomy onto the template's.
 
 ``--exact-seeds`` measures the other limit, the read-out: on the evaluation's own cases (oblique,
 anisotropic grids), each structure's indicator is read by linear interpolation, as both engines
@@ -30,6 +33,7 @@ from scipy import ndimage
 from voxelprompt.cli.main import _parse_seeds
 from voxelprompt.concepts import default_matcher, load_vocabulary
 from voxelprompt.engines import available_engines
+from voxelprompt.engines.atlas import AtlasEngine
 from voxelprompt.errors import VoxelPromptError
 from voxelprompt.evaluation.cases import case_geometry, make_case
 from voxelprompt.evaluation.harness import DEFAULT_STRUCTURES, DEFAULT_TEMPLATES, planned_cases
@@ -59,7 +63,7 @@ def exact_readout(seeds: list[int]) -> dict:
     return out
 
 
-def main(engine: str = typer.Option("net", help="atlas or net"),
+def main(engine: str = typer.Option("net", help="atlas, net or atlas-affine (no deformable stage)"),
          exact_seeds: str = typer.Option("", help="instead: the read-out through each case's exact transform, "
                                                   "on the evaluation cases of these seeds (e.g. 50-52)"),
          as_json: bool = typer.Option(False, "--json", help="print the report as JSON")) -> None:
@@ -74,7 +78,7 @@ def main(engine: str = typer.Option("net", help="atlas or net"),
         print(json.dumps(report, indent=2) if as_json else f"exact transform: mean Dice {report['mean_dice']:.3f} "
               f"over {len(cases)} cases")
         return
-    engines = {e.name: e for e in available_engines()}
+    engines = {e.name: e for e in available_engines()} | {"atlas-affine": AtlasEngine(deformable=False)}
     if engine not in engines:
         raise typer.BadParameter(f"no engine called '{engine}'; choose one of: {', '.join(engines)}")
     matcher, vocabulary = default_matcher(), load_vocabulary()

@@ -104,12 +104,13 @@ def test_ask_with_openai_planner_on_a_real_server(tmp_path, llm_server):
     image_path, labels_path = save(image, tmp_path / "t1.nii.gz"), save(labels, tmp_path / "aseg.nii.gz")
     proc = subprocess.run([sys.executable, "-m", "voxelprompt", "ask", f"t1={image_path}",
                            "What is the volume of the left hippocampus?", "--labels", str(labels_path),
-                           "--planner", "openai", "--llm-url", url, "--llm-model", model, "--json"],
+                           "--planner", "openai", "--llm-url", url, "--llm-model", model, "--llm-rounds", "1",
+                           "--json"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode in (0, 1), proc.stderr
     payload = json.loads(proc.stdout)
     assert payload["status"] in ("answered", "refused", "failed")
-    assert 1 <= len(payload["planner_replies"]) <= 4  # the model was asked, round by round
+    assert len(payload["planner_replies"]) == 1  # the model was asked, once (--llm-rounds 1)
     for value in payload["values"]:  # whatever the model computed carries a unit and its step
         assert value["unit"] and isinstance(value["step"], int)
     for step in payload["trace"]:  # only lines that passed the language checks were run
@@ -121,3 +122,6 @@ def test_unreachable_endpoint_is_a_one_line_error(tmp_path):
     proc = vp("ask", image_path, "volume of the left hippocampus", "--planner", "openai", "--llm-url",
               f"http://127.0.0.1:{_free_port()}/v1", "--llm-model", "x", check=False)
     assert_one_line_error(proc, "cannot reach the language model")
+    proc = vp("ask", image_path, "volume of the left hippocampus", "--planner", "openai", "--llm-url",
+              "http://127.0.0.1:1/v1", "--llm-model", "x", "--llm-rounds", "0", check=False)
+    assert_one_line_error(proc, "--llm-rounds must be at least 1")

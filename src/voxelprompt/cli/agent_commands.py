@@ -115,6 +115,8 @@ def ask(
     llm_url: str | None = typer.Option(None, "--llm-url", help="OpenAI-compatible endpoint, e.g. "
                                                              "http://localhost:8000/v1 (for --planner openai)."),
     llm_model: str | None = typer.Option(None, "--llm-model", help="Model name the endpoint serves."),
+    llm_rounds: int = typer.Option(4, "--llm-rounds", help="Most replies asked of the model (--planner openai): "
+                                                         "each round sends back what the last one's steps gave."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Folder for masks, pictures and reports."),
     plan_only: bool = typer.Option(False, "--plan-only", help="Print the planned program without running it."),
     as_json: bool = JsonOpt,
@@ -133,6 +135,8 @@ def ask(
     if planner == "openai" and not (llm_url and llm_model):
         raise VoxelPromptError("--planner openai needs --llm-url and --llm-model",
                                "e.g. --llm-url http://localhost:8000/v1 --llm-model NAME (key from OPENAI_API_KEY)")
+    if llm_rounds < 1:
+        raise VoxelPromptError(f"--llm-rounds must be at least 1, not {llm_rounds}", "e.g. --llm-rounds 4")
     *images, request = args
     if not request.strip():
         raise VoxelPromptError("the request is empty", "write a question in quotes after the images")
@@ -145,7 +149,8 @@ def ask(
 
         if plan_only:
             raise VoxelPromptError("--plan-only works with the rules planner", "drop --plan-only")
-        result = OpenAIPlanner(llm_url, llm_model).ask(request, context)  # type: ignore[arg-type]
+        chat_planner = OpenAIPlanner(llm_url, llm_model, max_rounds=llm_rounds)  # type: ignore[arg-type]
+        result = chat_planner.ask(request, context)
         _finish(result, context, request, output, as_json)
         return
     if plan_only:
