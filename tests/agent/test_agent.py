@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tests.program.conftest import VOXEL_ML, synthetic_head
 from voxelprompt.agent import Agent, read_request
 from voxelprompt.concepts import default_matcher
+from voxelprompt.engines.base import Engine, Segmentation
 from voxelprompt.engines.labelmap import LabelMapEngine
 from voxelprompt.program import ProgramContext, assign_roles
 
@@ -117,3 +119,41 @@ def test_list_and_describe(agent):
     described = agent.ask("Describe the left thalamus.")
     units = sorted(v["unit"] for v in described.values_json())
     assert units == ["1", "a.u.", "mL", "mm", "mm^2"]
+
+
+class _TwoLesions(Engine):
+    """Answers "lesion" with two separate blocks of known size: the planner's per-piece steps are under test."""
+
+    name = "two-lesions"
+
+    def why_not(self, concept, modality):
+        return "" if concept.name == "lesion" else "lesions only"
+
+    def segment(self, volumes, concept, prompts=None):
+        image = volumes[0]
+        mask = np.zeros(image.shape[:3], bool)
+        mask[2:6, 2:6, 2:6] = True  # 64 voxels
+        mask[30:32, 30:32, 24:26] = True  # 8 voxels, far from the first
+        return Segmentation(image.with_array(mask, channel_names=None, intensity_unit="label"), concept, self.name,
+                            True, None, 1.0, {})
+
+
+@pytest.mark.parametrize("request_text", ["Segment every lesion in this scan and give their volumes",
+                                          "volume of each lesion", "How big is each lesion separately?"])
+def test_each_lesion_gets_its_own_volume_largest_first(request_text):
+    image, _ = synthetic_head()
+    context = ProgramContext(assign_roles([("t1", image)]), engines=[_TwoLesions()])
+    result = Agent(context).ask(request_text)
+    assert result.status == "answered"
+    assert [(v["name"], v["value"], v["unit"]) for v in result.values_json()] == [
+        ("lesion volume", pytest.approx(72 * VOXEL_ML), "mL"), ("lesion count", 2.0, "1"),
+        ("lesion #1 volume", pytest.approx(64 * VOXEL_ML), "mL"),
+        ("lesion #2 volume", pytest.approx(8 * VOXEL_ML), "mL")]
+    assert "lesion #1 volume: 0.288 mL" in result.answer and "lesion #2 volume: 0.036 mL" in result.answer
+    assert "for piece in lesion_pieces: lesion_piece_volumes += [volume(piece)]" in result.program
+
+
+def test_each_leaves_anatomy_whole(agent):
+    result = agent.ask("volume of each left hippocampus")
+    assert [v["value"] for v in result.values_json()] == [pytest.approx(480 * VOXEL_ML)]
+    assert not any("instances(" in line for line in result.program)

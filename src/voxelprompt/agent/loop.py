@@ -98,9 +98,12 @@ class Agent:
             if step.error:
                 return AgentResult("failed", f"Step {step.index} failed: {step.error}", program=program,
                                    findings=findings, interpreter=ip)
-        values = [ip.names[v] for v in value_vars if isinstance(ip.names.get(v), Quantity)]
+        single = [v for v in value_vars if isinstance(ip.names.get(v), Quantity)]
+        lists = [v for v in value_vars if _quantities(ip.names.get(v))]  # one value per piece ("each lesion")
+        values = [ip.names[v] for v in single] + [q for v in lists for q in ip.names[v]]
         text = self._compose(values, absent, findings, ip)
-        answer_line = f"answer({text!r}, [{', '.join(value_vars)}])" if values else f"answer({text!r})"
+        reported = " + ".join([f"[{', '.join(single)}]"] * bool(single) + lists)
+        answer_line = f"answer({text!r}, {reported})" if values else f"answer({text!r})"
         self._run(ip, answer_line, program)
         answered = self.context.answer
         status = "answered" if values or absent or "locate" in plan["ops"] else "failed"
@@ -185,3 +188,8 @@ class Agent:
         if doubts:
             text += " Doubts: " + "; ".join(doubts) + "."
         return text
+
+
+def _quantities(value: Any) -> bool:
+    """Whether ``value`` is a non-empty list of measured values (one per piece of a region)."""
+    return isinstance(value, list) and bool(value) and all(isinstance(v, Quantity) for v in value)

@@ -30,6 +30,8 @@ OPS: list[tuple[str, str]] = [
     ("intensity", r"intensit|\bsignal\b|brightness|mean value|average value|hounsfield|\bhu\b|grey value|gray "
                   r"value"),
     ("count", r"how many|number of|\bcount\b|components|\bpieces\b|fragments|instances|\bblobs\b|islands"),
+    ("each", r"\beach\b|\bevery\b|\bindividual|\bseparately\b|\bone by one\b|\btheir (?:volumes|sizes)\b|"
+             r"\bper (?:lesion|tumou?r|component|instance|blob)"),
     ("list", r"\blist\b|which structures|what structures|structures (?:are )?(?:present|available|label)|"
              r"what (?:is|are) label|inventory|what can you (?:segment|measure)"),
     ("describe", r"\bdescri|characteri[sz]|tell me (?:all )?about|all (?:the )?measurements|everything about|"

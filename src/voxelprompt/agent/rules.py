@@ -171,6 +171,26 @@ class RulesPlanner:
             for g in groups:
                 for var, _, _, _ in g:
                     lines.append(f"{var}_location = locate({var})")
+        if "each" in ops:
+            for var, text, _, _ in (t for g in groups for t in g):
+                if self._countable(text):
+                    self._each_instance(var, measured, lines, values)
+
+    def _countable(self, text: str) -> bool:
+        """Whether ``text`` names something that comes in separate pieces (a lesion, tumour, nodule ...)."""
+        ref = self.matcher.match(text).ref
+        return ref is not None and ref.concept.kind == "pathology"
+
+    @staticmethod
+    def _each_instance(var: str, measured: dict, lines: list[str], values: list[str]) -> None:
+        """Steps giving the number of separate pieces of ``var`` and the volume of each, largest first."""
+        if (var, "count") not in measured:
+            lines.append(f"{var}_count = count({var})")
+            measured[(var, "count")] = f"{var}_count"
+            values.append(f"{var}_count")
+        lines += [f"{var}_pieces = instances({var})", f"{var}_piece_volumes = []",
+                  f"for piece in {var}_pieces: {var}_piece_volumes += [volume(piece)]"]
+        values.append(f"{var}_piece_volumes")
 
     @staticmethod
     def _ensure(var: str, measured: dict, lines: list[str]) -> str:
