@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -49,13 +50,22 @@ def register_affine(image: Volume, template_name: str = "icbm2009a", *, resoluti
 
     start = time.perf_counter()
     data = normalise_intensity(require_finite(image, "image").astype(np.float32))
-    tmpl = template(template_name)
     fixed = crop_to_foreground(ants.resample_image(to_ants(image, data), (resolution_mm,) * 3, False, 1))
-    moving = ants.resample_image(to_ants(tmpl, normalise_intensity(np.asarray(tmpl.array, np.float32))),
-                                 (resolution_mm,) * 3, False, 1)
+    moving = _moving_template(template_name, resolution_mm)
     with tempfile.TemporaryDirectory(prefix="voxelprompt-affine-") as tmp:
         reg = ants_registration(fixed, moving, type_of_transform="Affine", aff_metric="mattes",
                                 seed=seed, outprefix=f"{tmp}/affine_")
         tx = ants.read_transform(reg["fwdtransforms"][0])
         matrix = itk_affine_to_ras(np.asarray(tx.parameters), np.asarray(tx.fixed_parameters))
     return TemplateAffine(matrix, template_name, time.perf_counter() - start)
+
+
+@cache
+def _moving_template(template_name: str, resolution_mm: float):
+    """The template as the registration takes it (intensities normalised, resampled to ``resolution_mm``):
+    the same for every scan, so made once per process (ANTs does not change its inputs)."""
+    import ants
+
+    tmpl = template(template_name)
+    data = normalise_intensity(np.asarray(tmpl.array, np.float32))
+    return ants.resample_image(to_ants(tmpl, data), (resolution_mm,) * 3, False, 1)

@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import ndimage
 
 from voxelprompt.concepts import ConceptRef, load_vocabulary
 from voxelprompt.engines.affine import TemplateAffine, register_affine
@@ -396,5 +395,9 @@ def _atlas_points(image: Volume, scan_to_template: np.ndarray, displacement_mm: 
     q = m[:3, :3] @ ijk + m[:3, 3:4]
     inv = np.linalg.inv(net_affine()).astype(np.float32)
     v = inv[:3, :3] @ q + inv[:3, 3:4]
-    d = np.stack([ndimage.map_coordinates(displacement_mm[a], v, order=1, mode="nearest") for a in range(3)])
+    # trilinear, edge values beyond the grid; torch does the three components at once and on every core
+    size = np.array(NET_SHAPE, np.float32)[:, None]
+    grid = torch.as_tensor((2 * v / (size - 1) - 1)[::-1].T.copy()).view(1, 1, 1, -1, 3)
+    d = F.grid_sample(torch.as_tensor(np.asarray(displacement_mm, np.float32))[None], grid, mode="bilinear",
+                      padding_mode="border", align_corners=True)[0, :, 0, 0].numpy()
     return (q + d).T.reshape(*shape, 3).astype(np.float32)

@@ -78,10 +78,33 @@ def _box(x: torch.Tensor, win: int) -> torch.Tensor:
     return x
 
 
-def local_ncc(a: torch.Tensor, b: torch.Tensor, win: int = WINDOW) -> torch.Tensor:
-    """Mean squared local normalised cross-correlation of two (X, Y, Z) images (1 = identical up to contrast)."""
-    s = _box(torch.stack([a, b, a * a, b * b, a * b])[None], win)[0]
-    ma, mb, aa, bb, ab = s
+class _BoxMean(torch.autograd.Function):
+    """``_box`` with its own gradient. The box mean (zeros beyond the edges) is a symmetric linear map,
+    so the gradient it passes back is the box mean of the gradient it receives: one more box filter,
+    instead of autograd running back through the running sums (flips and copies, a third of a step)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, win: int) -> torch.Tensor:
+        ctx.win = win
+        return _box(x, win)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return _box(grad, ctx.win), None
+
+
+def box_stats(b: torch.Tensor, win: int = WINDOW) -> torch.Tensor:
+    """The local means of ``b`` and ``b * b`` (2, X, Y, Z): what ``local_ncc`` needs of an image held fixed."""
+    return _BoxMean.apply(torch.stack([b, b * b])[None], win)[0]
+
+
+def local_ncc(a: torch.Tensor, b: torch.Tensor, win: int = WINDOW, b_stats: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared local normalised cross-correlation of two (X, Y, Z) images (1 = identical up to contrast).
+
+    ``b_stats``: ``box_stats(b, win)``, when ``b`` is compared many times (the scan, during an alignment).
+    """
+    mb, bb = box_stats(b, win) if b_stats is None else b_stats
+    ma, aa, ab = _BoxMean.apply(torch.stack([a, a * a, a * b])[None], win)[0]
     cov = ab - ma * mb
     return (cov * cov / ((aa - ma * ma) * (bb - mb * mb) + 1e-5)).mean()
 
@@ -175,7 +198,8 @@ def align_prior(image: torch.Tensor, *, stages: tuple = STAGES, robust: bool = F
             pred = F.grid_sample(painted, grid, mode="bilinear", padding_mode="border", align_corners=True)[0, 0]
             if step % REPAINT_EVERY == 0:
                 target = _masked_outliers(img, pred.detach(), warped > 0.05, mirror) if masking else img
-            sim = local_ncc(pred, target)
+                target_stats = box_stats(target)
+            sim = local_ncc(pred, target, b_stats=target_stats)
             loss = 1 - sim + SMOOTHNESS * _diffusion(u)
             opt.zero_grad()
             loss.backward()
