@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from voxelprompt.vision.deform3d import _masked_outliers, _mirror_index, _template, align_prior, local_ncc
+from voxelprompt.vision.deform3d import (
+    _box,
+    _masked_outliers,
+    _mirror_index,
+    _template,
+    align_prior,
+    box_stats,
+    local_ncc,
+)
 from voxelprompt.vision.synth3d import NET_ORIGIN, NET_SHAPE, NET_SPACING
 
 
@@ -15,6 +23,21 @@ def test_local_ncc_ignores_contrast_inversion_and_scaling():
     assert float(local_ncc(a, a)) == pytest.approx(1.0, abs=2e-3)  # the 1e-5 guard of the variances
     assert float(local_ncc(a, 0.3 - 2.0 * a)) > 0.9  # < 1 only where the zero padding breaks the relation
     assert float(local_ncc(a, torch.rand(12, 12, 12))) < 0.3  # chance level of a squared correlation over 125 voxels
+
+
+def test_the_box_mean_passes_back_the_gradient_autograd_would():
+    torch.manual_seed(0)
+    a, b = torch.rand(9, 10, 11, requires_grad=True), torch.rand(9, 10, 11)
+    local_ncc(a, b, b_stats=box_stats(b)).backward()
+    fast = a.grad.clone()
+    a.grad = None
+    s = _box(torch.stack([a, b, a * a, b * b, a * b])[None], 5)[0]  # the same similarity, autograd all the way
+    ma, mb, aa, bb, ab = s
+    cov = ab - ma * mb
+    plain = (cov * cov / ((aa - ma * ma) * (bb - mb * mb) + 1e-5)).mean()
+    plain.backward()
+    assert torch.allclose(fast, a.grad, rtol=1e-4, atol=1e-6)
+    assert float(local_ncc(a, b).detach()) == pytest.approx(float(plain.detach()), rel=1e-5)
 
 
 def test_align_prior_recovers_a_known_shift_in_an_inverted_contrast():
