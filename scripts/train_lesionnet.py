@@ -60,6 +60,11 @@ and ``--hard-share`` set the shares of crops centred on a lesion (0.5) and on a 
 chooses them again, adding lesion-free cases. ``judge`` fits the candidate judge: a logistic
 regression over each candidate lesion's features, with the candidate threshold, the smallest
 candidate and the judge's cutoff chosen on out-of-fold (by case) judge probabilities.
+``cutoff`` reads cases of ``voxelprompt eval --lesions`` (``--seeds``) as the net engine does, at
+judge cutoffs 0.1-0.8, prints lesion Dice, lesions found and lesion-free scans clear for each, and
+writes into the judge file the cutoff with the best Dice among those that keep at least
+``--least-absent`` of the lesion-free scans clear (the shipped cutoff, 0.6, was checked so on the
+development seeds 500-523: ``cutoff judge.json --seeds 500-523 --least-absent 0.97`` on a copy).
 ``flip-average`` makes the weights average the network over the scan flipped along each axis
 (four passes; ``--off`` undoes it); fit the judge again afterwards, on the averaged probabilities.
 ``average`` writes one network whose weights are the mean of several fits from the same start, its
@@ -511,6 +516,86 @@ def judge(weights: Path, output: Path, folders: list[Path], n_val: int, extra: l
     output.write_text(json.dumps({**fitted.to_json(), "weights": weights.name}, indent=1) + "\n")
 
 
+CUTOFFS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+
+
+def cutoff_case(engine, planned: tuple, judge_path: str) -> dict:
+    """One case of ``voxelprompt eval --lesions``, read out as the net engine does at every cutoff of ``CUTOFFS``."""
+    from voxelprompt.engines.residual import lesion_channels
+    from voxelprompt.evaluation.cases import make_case
+    from voxelprompt.evaluation.lesions import paint_lesions
+    from voxelprompt.vision.lesion_candidates import candidate_features, candidates, load_judge
+    from voxelprompt.vision.lesion_outline import outline_on_scan_grid
+    from voxelprompt.vision.lesion_residual import CHANNELS, normalise_scan
+    from voxelprompt.vision.lesionnet import shipped_lesionnet
+
+    painted, seed, name = planned
+    if painted:
+        case, truth = paint_lesions(make_case(seed, name), seed)
+    else:  # the lesion-free case beside it, as the evaluation builds it
+        case = make_case(seed + 5, name)
+        truth = np.zeros(case.image.shape[:3], bool)
+    net, judge = shipped_lesionnet(), load_judge(Path(judge_path))
+    reg = engine.deformed_prior(case.image, robust=net.robust_alignment)
+    scan = normalise_scan(np.asarray(case.image.array, np.float32))
+    channels = lesion_channels(case.image, reg, scan)
+    prob = net.probability(channels)
+    lbl, n = candidates(prob, judge.threshold, judge.min_ml)
+    p = judge.probability(candidate_features(channels, prob, lbl, n)) if n else np.zeros(0)
+    row = {"case": case.name, "painted": painted}
+    for cutoff in CUTOFFS:
+        kept = np.isin(lbl, 1 + np.flatnonzero(p >= cutoff))
+        mask = outline_on_scan_grid(scan, channels[CHANNELS.index("expected")], prob, kept,
+                                    np.asarray(case.image.spacing, float))
+        total = mask.sum() + truth.sum()
+        row[str(cutoff)] = {"present": bool(mask.any()),
+                            "dice": float(2 * (mask & truth).sum() / total) if painted and total else None}
+    return row
+
+
+def cutoff_table(rows: list[dict]) -> list[dict]:
+    """Per cutoff of ``CUTOFFS``: the mean lesion Dice, the share of lesions found and of lesion-free cases absent."""
+    table = []
+    for cutoff in CUTOFFS:
+        lesion = [r[str(cutoff)] for r in rows if r["painted"]]
+        clean = [r[str(cutoff)] for r in rows if not r["painted"]]
+        table.append({"cutoff": cutoff, "dice": float(np.mean([x["dice"] for x in lesion])),
+                      "found": float(np.mean([x["present"] for x in lesion])),
+                      "absent": float(np.mean([not x["present"] for x in clean]))})
+    return table
+
+
+def pick_cutoff(table: list[dict], least_absent: float) -> dict:
+    """The row with the best Dice among those with at least ``least_absent`` absent (of all rows, when none has);
+    ties go to the higher absent rate, then to the higher cutoff."""
+    allowed = [t for t in table if t["absent"] >= least_absent] or table
+    return max(allowed, key=lambda t: (round(t["dice"], 6), t["absent"], t["cutoff"]))
+
+
+def choose_cutoff(judge_path: Path, seeds: list[int], *, least_absent: float, jobs: int = 2) -> None:
+    """Set the judge's cutoff to the one with the best mean lesion Dice on ``voxelprompt eval --lesions`` cases of
+    ``seeds`` among those that report at least ``least_absent`` of the lesion-free cases absent."""
+    from functools import partial
+
+    from voxelprompt.engines.net import NetEngine
+    from voxelprompt.evaluation.harness import DEFAULT_TEMPLATES
+    from voxelprompt.evaluation.parallel import score_cases
+
+    planned = [(painted, seed * 10 + k, name) for seed in seeds for k, name in enumerate(DEFAULT_TEMPLATES)
+               for painted in (True, False)]
+    rows = score_cases(partial(cutoff_case, judge_path=str(judge_path)), planned, NetEngine(), jobs=jobs,
+                       engine_factory=NetEngine, done=lambda row: print(row["case"], file=sys.stderr, flush=True))
+    table = cutoff_table(rows)
+    for row in table:
+        print(json.dumps(row), flush=True)
+    best = pick_cutoff(table, least_absent)
+    data = json.loads(judge_path.read_text())
+    data["cutoff"] = best["cutoff"]
+    data["cutoff_chosen_on"] = {"seeds": f"{seeds[0]}-{seeds[-1]}", "templates": list(DEFAULT_TEMPLATES),
+                                "least_absent": least_absent, "table": table}
+    judge_path.write_text(json.dumps(data, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
@@ -558,6 +643,12 @@ def main() -> None:
     j.add_argument("--all", type=Path, nargs="*", default=[], help="folders of cases fit never saw, used whole")
     j.add_argument("--least-absent", type=float, default=0.95,
                    help="share of lesion-free cases the chosen settings must keep absent out of fold")
+    co = sub.add_parser("cutoff", help="choose the judge's cutoff on evaluation-kind lesion cases, as eval reads them")
+    co.add_argument("judge", type=Path, help="judge file (lesion_candidates.json) whose cutoff is set")
+    co.add_argument("--seeds", required=True, help="seeds of the cases, as voxelprompt eval --lesions --seeds")
+    co.add_argument("--least-absent", type=float, default=0.97,
+                    help="share of lesion-free cases that must be reported absent")
+    co.add_argument("--jobs", type=int, default=2)
     r = sub.add_parser("refresh", help="compute the channels of stored cases again (no new alignment)")
     r.add_argument("data", type=Path, nargs="+", help="folders written by the data step")
     r.add_argument("--out", type=Path, required=True, help="folder that receives one subfolder per data folder")
@@ -580,6 +671,8 @@ def main() -> None:
         paint(args.data, args.out, args.variants, args.first)
     elif args.step == "judge":
         judge(args.weights, args.output, args.data, args.val, args.all, args.least_absent)
+    elif args.step == "cutoff":
+        choose_cutoff(args.judge, seeds_from(args.seeds), least_absent=args.least_absent, jobs=args.jobs)
     elif args.step == "average":
         average(args.weights, args.output, args.data, batches=args.batches)
     elif args.step == "flip-average":
