@@ -520,7 +520,8 @@ CUTOFFS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
 def cutoff_case(engine, planned: tuple, judge_path: str) -> dict:
-    """One case of ``voxelprompt eval --lesions``, read out as the net engine does at every cutoff of ``CUTOFFS``."""
+    """One case of ``voxelprompt eval --lesions``, read out as the net engine does at every cutoff of ``CUTOFFS``
+    (the steps of ``NetEngine._segment_lesions``, with the judge's verdict taken at each cutoff in turn)."""
     from voxelprompt.engines.residual import lesion_channels
     from voxelprompt.evaluation.cases import make_case
     from voxelprompt.evaluation.lesions import paint_lesions
@@ -580,7 +581,9 @@ def choose_cutoff(judge_path: Path, seeds: list[int], *, least_absent: float, jo
     from voxelprompt.engines.net import NetEngine
     from voxelprompt.evaluation.harness import DEFAULT_TEMPLATES
     from voxelprompt.evaluation.parallel import score_cases
+    from voxelprompt.vision.lesion_candidates import load_judge
 
+    load_judge(judge_path)  # a one-line error now, not from every worker
     planned = [(painted, seed * 10 + k, name) for seed in seeds for k, name in enumerate(DEFAULT_TEMPLATES)
                for painted in (True, False)]
     rows = score_cases(partial(cutoff_case, judge_path=str(judge_path)), planned, NetEngine(), jobs=jobs,
