@@ -521,36 +521,24 @@ CUTOFFS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 def cutoff_case(engine, planned: tuple, judge_path: str) -> dict:
     """One case of ``voxelprompt eval --lesions``, read out as the net engine does at every cutoff of ``CUTOFFS``
-    (the steps of ``NetEngine._segment_lesions``, with the judge's verdict taken at each cutoff in turn)."""
-    from voxelprompt.engines.residual import lesion_channels
-    from voxelprompt.evaluation.cases import make_case
-    from voxelprompt.evaluation.lesions import paint_lesions
-    from voxelprompt.vision.lesion_candidates import candidate_features, candidates, load_judge
+    (``NetEngine.lesion_evidence``, the judge's scores, and the outline of what each cutoff keeps)."""
+    from voxelprompt.evaluation.lesions import lesion_case
+    from voxelprompt.vision.lesion_candidates import load_judge
     from voxelprompt.vision.lesion_outline import outline_on_scan_grid
-    from voxelprompt.vision.lesion_residual import CHANNELS, normalise_scan
+    from voxelprompt.vision.lesion_residual import CHANNELS
     from voxelprompt.vision.lesionnet import shipped_lesionnet
 
-    painted, seed, name = planned
-    if painted:
-        case, truth = paint_lesions(make_case(seed, name), seed)
-    else:  # the lesion-free case beside it, as the evaluation builds it
-        case = make_case(seed + 5, name)
-        truth = np.zeros(case.image.shape[:3], bool)
-    net, judge = shipped_lesionnet(), load_judge(Path(judge_path))
-    reg = engine.deformed_prior(case.image, robust=net.robust_alignment)
-    scan = normalise_scan(np.asarray(case.image.array, np.float32))
-    channels = lesion_channels(case.image, reg, scan)
-    prob = net.probability(channels)
-    lbl, n = candidates(prob, judge.threshold, judge.min_ml)
-    p = judge.probability(candidate_features(channels, prob, lbl, n)) if n else np.zeros(0)
-    row = {"case": case.name, "painted": painted}
+    case, truth = lesion_case(planned)
+    _, scan, channels, prob = engine.lesion_evidence(case.image, shipped_lesionnet())
+    lbl, _, p = load_judge(Path(judge_path)).scored(channels, prob)
+    row = {"case": case.name, "painted": truth is not None}
     for cutoff in CUTOFFS:
         kept = np.isin(lbl, 1 + np.flatnonzero(p >= cutoff))
         mask = outline_on_scan_grid(scan, channels[CHANNELS.index("expected")], prob, kept,
                                     np.asarray(case.image.spacing, float))
-        total = mask.sum() + truth.sum()
-        row[str(cutoff)] = {"present": bool(mask.any()),
-                            "dice": float(2 * (mask & truth).sum() / total) if painted and total else None}
+        total = mask.sum() + truth.sum() if truth is not None else 0
+        dice = float(2 * (mask & truth).sum() / total) if total else None
+        row[str(cutoff)] = {"present": bool(mask.any()), "dice": dice}
     return row
 
 
@@ -580,12 +568,12 @@ def choose_cutoff(judge_path: Path, seeds: list[int], *, least_absent: float, jo
 
     from voxelprompt.engines.net import NetEngine
     from voxelprompt.evaluation.harness import DEFAULT_TEMPLATES
+    from voxelprompt.evaluation.lesions import lesion_plan
     from voxelprompt.evaluation.parallel import score_cases
     from voxelprompt.vision.lesion_candidates import load_judge
 
     load_judge(judge_path)  # a one-line error now, not from every worker
-    planned = [(painted, seed * 10 + k, name) for seed in seeds for k, name in enumerate(DEFAULT_TEMPLATES)
-               for painted in (True, False)]
+    planned = lesion_plan(seeds, DEFAULT_TEMPLATES)
     rows = score_cases(partial(cutoff_case, judge_path=str(judge_path)), planned, NetEngine(), jobs=jobs,
                        engine_factory=NetEngine, done=lambda row: print(row["case"], file=sys.stderr, flush=True))
     table = cutoff_table(rows)

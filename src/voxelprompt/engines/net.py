@@ -247,13 +247,19 @@ class NetEngine(Engine):
             return None
         return shipped_lesionnet()
 
-    def _segment_lesions(self, image: Volume, concept: ConceptRef, net: LoadedLesionNet, start: float) -> Segmentation:
-        """Lesions: where the scan differs from its aligned, repainted template as the lesion network learned."""
+    def lesion_evidence(self, image: Volume,
+                        net: LoadedLesionNet) -> tuple[_Registration, np.ndarray, np.ndarray, np.ndarray]:
+        """What the lesion path reads of ``image``: its alignment, the normalised scan (scan grid), the residual
+        channels and the network's lesion probability (working grid)."""
         reg = self.deformed_prior(image, robust=net.robust_alignment)  # aligned as the network's training cases were
         scan = normalise_scan(np.asarray(image.array, np.float32))
         channels = lesion_channels(image, reg, scan)
+        return reg, scan, channels, net.probability(channels)
+
+    def _segment_lesions(self, image: Volume, concept: ConceptRef, net: LoadedLesionNet, start: float) -> Segmentation:
+        """Lesions: where the scan differs from its aligned, repainted template as the lesion network learned."""
+        reg, scan, channels, prob_work = self.lesion_evidence(image, net)
         spacing, shape = np.asarray(image.spacing, float), image.shape[:3]
-        prob_work = net.probability(channels)
         judge, rows = shipped_judge(), []
         if judge is None:
             kept = net.lesion_mask(prob_work, VOXEL_ML)

@@ -78,8 +78,7 @@ def run_lesion_eval(engine: Engine, seeds: Iterable[int], *, templates: tuple[st
     match = default_matcher().match(concept)
     if match.ref is None:
         raise ValueError(f"'{concept}' is not a known concept")
-    planned = [(painted, seed * 10 + k, name) for seed in seeds for k, name in enumerate(templates)
-               for painted in (True, False)]
+    planned = lesion_plan(seeds, templates)
     done = (lambda row: progress(row["case"])) if progress else None
     rows = score_cases(partial(_score_case, concept=match.ref), planned, engine, engine_factory=engine_factory,
                        jobs=jobs, done=done)
@@ -95,21 +94,34 @@ def run_lesion_eval(engine: Engine, seeds: Iterable[int], *, templates: tuple[st
             **run_settings(jobs)}
 
 
-def _score_case(engine: Engine, planned: tuple[bool, int, str], concept: ConceptRef) -> dict:
-    """One case's row: a case with painted lesions (seed ``case_seed``) or the lesion-free one beside it."""
+def lesion_plan(seeds: Iterable[int], templates: tuple[str, ...] = DEFAULT_TEMPLATES) -> list[tuple[bool, int, str]]:
+    """(painted, case seed, template) of every case ``run_lesion_eval`` scores for ``seeds`` and ``templates``."""
+    return [(painted, seed * 10 + k, name) for seed in seeds for k, name in enumerate(templates)
+            for painted in (True, False)]
+
+
+def lesion_case(planned: tuple[bool, int, str]) -> tuple[Case, np.ndarray | None]:
+    """The case of one ``lesion_plan`` entry and its painted lesions: a case with lesions painted (seed
+    ``case_seed``), or the lesion-free case beside it (seed ``case_seed + 5``, no truth mask)."""
     painted, case_seed, name = planned
     if painted:
-        case, truth = paint_lesions(make_case(case_seed, name), case_seed)
+        return paint_lesions(make_case(case_seed, name), case_seed)
+    return make_case(case_seed + 5, name), None
+
+
+def _score_case(engine: Engine, planned: tuple[bool, int, str], concept: ConceptRef) -> dict:
+    """One case's row: a case with painted lesions or the lesion-free one beside it (``lesion_case``)."""
+    case, truth = lesion_case(planned)
+    if truth is not None:
         start = time.perf_counter()
         seg = engine.segment([case.image], concept)
         m = overlap_metrics(np.asarray(seg.mask.array, bool), truth, case.image, tolerance_mm=2.0)
         return {"case": case.name, "lesions": case.description["lesions"],
                 "lesion_ml": round(case.description["lesion_ml"], 2),
                 "dice": m["dice"].value, "present": seg.present, "seconds": round(time.perf_counter() - start, 2)}
-    clean = make_case(case_seed + 5, name)
-    seg = engine.segment([clean.image], concept)
-    return {"case": clean.name, "present": seg.present,
-            "found_ml": round(float(np.asarray(seg.mask.array).sum()) * _voxel_ml(clean.image), 3)}
+    seg = engine.segment([case.image], concept)
+    return {"case": case.name, "present": seg.present,
+            "found_ml": round(float(np.asarray(seg.mask.array).sum()) * _voxel_ml(case.image), 3)}
 
 
 def _voxel_ml(image: Volume) -> float:

@@ -120,11 +120,15 @@ class CandidateJudge:
         """Smallest candidate (ml) judged at all."""
         return float(self.metadata.get("min_ml", 0.2))
 
-    def lesions(self, channels: np.ndarray, prob: np.ndarray) -> tuple[np.ndarray, list[dict]]:
-        """The judged lesion mask on the working grid, and one row per candidate (volume, features, verdict)."""
+    def scored(self, channels: np.ndarray, prob: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The candidates (labelled 1..n on the working grid), their features (n, F) and judge probabilities (n)."""
         lbl, n = candidates(prob, self.threshold, self.min_ml)
         features = candidate_features(channels, prob, lbl, n)
-        p = self.probability(features) if n else np.zeros(0)
+        return lbl, features, self.probability(features) if n else np.zeros(0)
+
+    def lesions(self, channels: np.ndarray, prob: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+        """The judged lesion mask on the working grid, and one row per candidate (volume, features, verdict)."""
+        lbl, features, p = self.scored(channels, prob)
         kept = p >= self.cutoff
         rows = [{"volume_ml": round(float(np.exp(f[0])), 3), "judge_probability": round(float(q), 3),
                  "kept": bool(k), **{name: round(float(v), 3) for name, v in zip(FEATURES[1:], f[1:])}}
