@@ -43,7 +43,7 @@ from voxelprompt.engines.finetuned import finetuned_weights
 from voxelprompt.engines.residual import lesion_channels
 from voxelprompt.vision.deform3d import align_prior
 from voxelprompt.vision.lesion_candidates import SHIPPED_JUDGE, shipped_judge
-from voxelprompt.vision.lesion_outline import outline_on_scan_grid
+from voxelprompt.vision.lesion_outline import EXPECTED_WEIGHT, outline_on_scan_grid
 from voxelprompt.vision.lesion_residual import CHANNELS, VOXEL_ML, from_working_grid, normalise_scan
 from voxelprompt.vision.lesionnet import SHIPPED_LESION, LoadedLesionNet, shipped_lesionnet
 from voxelprompt.vision.synth3d import (
@@ -276,8 +276,8 @@ class NetEngine(Engine):
                       "method": "lesion network on the residual from the aligned, repainted template and the "
                                 "mirrored scan; " + ("each candidate judged on its size, contrast, symmetry, shape "
                                                      "and place; " if judge else "")
-                                + "outline at half the lesion's contrast over half the expected image, on the scan "
-                                  "grid", **judged,
+                                + f"outline at half the lesion's contrast over {EXPECTED_WEIGHT:g} of the expected "
+                                  "image, on the scan grid", **judged,
                       "bit_reproducible": registration_is_reproducible(),
                       "registration_seconds": round(reg.seconds, 2),
                       "seconds": round(time.perf_counter() - start, 2)}
