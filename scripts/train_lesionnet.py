@@ -523,7 +523,8 @@ def cutoff_case(engine, planned: tuple, judge_path: str) -> dict:
     """One case of ``voxelprompt eval --lesions``, read out as the net engine does at every cutoff of ``CUTOFFS``
     (``NetEngine.lesion_evidence``, the judge's scores, and the outline of what each cutoff keeps)."""
     from voxelprompt.evaluation.lesions import lesion_case
-    from voxelprompt.vision.lesion_candidates import load_judge
+    from voxelprompt.measure.overlap import dice
+    from voxelprompt.vision.lesion_candidates import kept_mask, load_judge
     from voxelprompt.vision.lesion_outline import outline_on_scan_grid
     from voxelprompt.vision.lesion_residual import CHANNELS
     from voxelprompt.vision.lesionnet import shipped_lesionnet
@@ -531,14 +532,15 @@ def cutoff_case(engine, planned: tuple, judge_path: str) -> dict:
     case, truth = lesion_case(planned)
     _, scan, channels, prob = engine.lesion_evidence(case.image, shipped_lesionnet())
     lbl, _, p = load_judge(Path(judge_path)).scored(channels, prob)
-    row = {"case": case.name, "painted": truth is not None}
+    expected, spacing = channels[CHANNELS.index("expected")], np.asarray(case.image.spacing, float)
+    row, outlined = {"case": case.name, "painted": truth is not None}, {}
     for cutoff in CUTOFFS:
-        kept = np.isin(lbl, 1 + np.flatnonzero(p >= cutoff))
-        mask = outline_on_scan_grid(scan, channels[CHANNELS.index("expected")], prob, kept,
-                                    np.asarray(case.image.spacing, float))
-        total = mask.sum() + truth.sum() if truth is not None else 0
-        dice = float(2 * (mask & truth).sum() / total) if total else None
-        row[str(cutoff)] = {"present": bool(mask.any()), "dice": dice}
+        kept = int((p >= cutoff).sum())  # candidates kept, the likeliest first: equal counts, equal outlines
+        if kept not in outlined:
+            mask = outline_on_scan_grid(scan, expected, prob, kept_mask(lbl, p, cutoff), spacing)
+            outlined[kept] = {"present": bool(mask.any()),
+                              "dice": dice(mask, truth).value if truth is not None else None}
+        row[str(cutoff)] = outlined[kept]
     return row
 
 

@@ -133,11 +133,16 @@ class CandidateJudge:
         rows = [{"volume_ml": round(float(np.exp(f[0])), 3), "judge_probability": round(float(q), 3),
                  "kept": bool(k), **{name: round(float(v), 3) for name, v in zip(FEATURES[1:], f[1:])}}
                 for f, q, k in zip(features, p, kept)]
-        return np.isin(lbl, 1 + np.flatnonzero(kept)), rows
+        return kept_mask(lbl, p, self.cutoff), rows
 
     def to_json(self) -> dict:
         return {"features": list(FEATURES), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
                 "coef": self.coef.tolist(), "intercept": self.intercept, "cutoff": self.cutoff, **self.metadata}
+
+
+def kept_mask(lbl: np.ndarray, p: np.ndarray, cutoff: float) -> np.ndarray:
+    """The candidates of ``lbl`` (labelled 1..n) whose judge probability ``p`` (n) is at least ``cutoff``."""
+    return np.isin(lbl, 1 + np.flatnonzero(p >= cutoff))
 
 
 def load_judge(path: Path) -> CandidateJudge:
