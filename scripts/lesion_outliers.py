@@ -22,7 +22,7 @@ import sys
 import numpy as np
 from scipy import ndimage
 
-from voxelprompt.engines.net import NetEngine
+from voxelprompt.engines.net import LESION_MOVING, NetEngine
 from voxelprompt.evaluation.cases import make_case
 from voxelprompt.evaluation.harness import DEFAULT_TEMPLATES
 from voxelprompt.evaluation.lesions import paint_lesions
@@ -74,7 +74,7 @@ def main(seeds: list[int]) -> dict:
                 truth = None
                 if not clean:
                     case, truth = paint_lesions(case, s)
-                reg = engine.deformed_prior(case.image)
+                reg = engine.deformed_prior(case.image, moving=LESION_MOVING)  # the T1 it reads is the plain one
                 vt, vl = reg.voxels_in("t1", t1.affine), reg.voxels_in("freesurfer", labels.affine)
                 ok = np.all(np.isfinite(vt), -1)
                 t, lab = np.zeros(ok.shape, np.float32), np.zeros(ok.shape, np.int16)

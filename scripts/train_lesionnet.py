@@ -127,7 +127,7 @@ def channels_with_scan(case: dict, scan: np.ndarray) -> np.ndarray:
 def make_data(out: Path, seeds: list[int], *, template: str = TEMPLATE, clean: bool = False,
               contrast: str | None = None, robust: bool = False) -> None:
     """Cases aligned as the net engine's lesion path aligns them, or with ``robust`` masking (``align_prior``)."""
-    from voxelprompt.engines.net import NetEngine
+    from voxelprompt.engines.net import LESION_MOVING, NetEngine
     from voxelprompt.engines.residual import aligned_inputs
     from voxelprompt.evaluation.cases import make_case
     from voxelprompt.evaluation.lesions import paint_lesions
@@ -145,7 +145,7 @@ def make_data(out: Path, seeds: list[int], *, template: str = TEMPLATE, clean: b
         if seed % 3 != 2 and not clean:
             case, truth = paint_lesions(case, seed)
         spacing = np.asarray(case.image.spacing, float)
-        reg = engine.deformed_prior(case.image, robust=robust)
+        reg = engine.deformed_prior(case.image, robust=robust, moving=LESION_MOVING)
         scan, template_t1, labels, mirror = aligned_inputs(case.image, reg)
         channels = residual_channels(scan, template_t1, labels, mirror)
         target = to_working_grid(truth.astype(np.float32), spacing) >= 0.5

@@ -78,6 +78,7 @@ def test_net_segments_a_held_out_case_in_its_own_grid(matcher, engine, case):
         assert seg.mask.shape == case.image.shape and np.allclose(seg.mask.affine, case.image.affine)
         assert dice(np.asarray(seg.mask.array), truth_mask(case, ref)).value > 0.75  # deformed prior: 0.85-0.9 on eval
         assert seg.provenance["transform"].startswith("affine")
+        assert seg.provenance["metric"] == "local NCC on the repainted template (label-consistent T1)"
     # the encoding was cached: a further concept costs a readout, not a registration
     again = engine.segment([case.image], refs[0])
     assert again.provenance["registration_seconds"] == segs[0].provenance["registration_seconds"]
@@ -92,23 +93,24 @@ def test_net_calls_a_clean_scan_clear_of_lesions(matcher, engine, case):
 def test_the_lesion_path_aligns_scans_as_its_weights_were_trained(matcher, engine, case, monkeypatch):
     # Weights fitted on robustly aligned cases (train_lesionnet.py fit --robust-alignment) say so in
     # their metadata, and the engine then aligns the scan with one-sided blobs masked; the shipped
-    # weights were trained on plain alignments.
+    # weights were trained on plain alignments. Either way the moving image is the plain 2009a T1 the
+    # network's training alignments used, not the label-consistent one the anatomy is read through.
     shipped = shipped_lesionnet()
     assert shipped.metadata.get("alignment", "plain") == "plain" and not shipped.robust_alignment
     asked, plain = [], engine.deformed_prior
 
-    def recording(image, *, robust=False):
-        asked.append(robust)
-        return plain(image)  # the plain alignment (cached above) stands in for the slower robust one
+    def recording(image, *, robust=False, moving="label-consistent"):
+        asked.append((robust, moving))
+        return plain(image, moving=moving)  # the plain alignment (cached above) stands in for the robust one
 
     robust_net = LoadedLesionNet(shipped.net, {**shipped.metadata, "alignment": "robust"})
     monkeypatch.setattr(engine, "deformed_prior", recording)
     monkeypatch.setattr(net_module, "shipped_lesionnet", lambda: robust_net)
     seg = engine.segment([case.image], matcher.match("lesion").ref)
-    assert asked == [True] and seg.provenance["alignment"] == "robust"
+    assert asked == [(True, "icbm2009a")] and seg.provenance["alignment"] == "robust"
     monkeypatch.setattr(net_module, "shipped_lesionnet", lambda: shipped)
     assert engine.segment([case.image], matcher.match("lesion").ref).provenance["alignment"] == "plain"
-    assert asked == [True, False]
+    assert asked == [(True, "icbm2009a"), (False, "icbm2009a")]
 
 
 def test_net_calls_a_strongly_shaded_clean_scan_clear(matcher, engine):

@@ -10,7 +10,8 @@ presence score calls absent gets an empty mask and ``present=False``.
 A concept the FreeSurfer label map defines (anatomy) is read from the atlas prior itself once
 that prior has been aligned deformably to this scan at test time (``vision.deform3d``: a smooth
 displacement on the network grid, optimised by local cross-correlation against the template
-repainted in the scan's contrast). The 1 mm label map is sampled through the affine and that
+repainted in the scan's contrast; the template is the 2009a T1 bent towards the label map's own
+anatomy, ``deform3d.moving_t1``). The 1 mm label map is sampled through the affine and that
 displacement at every voxel of the scan, so the mask has the scan's resolution, not the network's
 2 mm. The CPU-trained network adds nothing measurable over its prior for anatomy, so it is not
 used there; ``deformable=False`` restores the network readout for every concept.
@@ -41,7 +42,7 @@ from voxelprompt.engines.atlas import (
 from voxelprompt.engines.base import PICTURE_MODALITIES, Engine, Prompts, Segmentation, checked_head_scan
 from voxelprompt.engines.finetuned import finetuned_weights
 from voxelprompt.engines.residual import lesion_channels
-from voxelprompt.vision.deform3d import align_prior
+from voxelprompt.vision.deform3d import MOVING, align_prior
 from voxelprompt.vision.lesion_candidates import SHIPPED_JUDGE, shipped_judge
 from voxelprompt.vision.lesion_outline import EXPECTED_WEIGHT, outline_on_scan_grid
 from voxelprompt.vision.lesion_residual import CHANNELS, VOXEL_ML, from_working_grid, normalise_scan
@@ -59,6 +60,7 @@ from voxelprompt.volume.checks import require_finite
 
 PREFERENCE_FILE = "textnet3d-preference.json"
 LESION_CONCEPTS = ("lesion",)  # answered by the lesion network (vision.lesionnet) when its weights are installed
+LESION_MOVING = "icbm2009a"  # the moving image of the alignments the lesion network was trained on
 
 
 @dataclass
@@ -214,26 +216,30 @@ class NetEngine(Engine):
             return False
         return bool(self.vocabulary.labels(concept, "freesurfer")) and bool(self.prior(concept).abs().max() > 0)
 
-    def deformed_prior(self, image: Volume, *, robust: bool = False) -> _Registration:
+    def deformed_prior(self, image: Volume, *, robust: bool = False, moving: str = MOVING[0]) -> _Registration:
         """Atlas (MNI) coordinates of every scan voxel: the affine, then the test-time deformation (cached).
 
         ``robust``: the deformation masks one-sided blobs the template cannot explain
         (``align_prior``), so that a lesion is not absorbed by bending the anatomy into it. The
         lesion path uses it when the lesion network's weights were trained on such alignments (their
         metadata says ``alignment: robust``; ``scripts/train_lesionnet.py fit --robust-alignment``).
+        ``moving``: the image aligned to the scan (``deform3d.MOVING``); the label map is read through
+        the label-consistent T1, the lesion path aligns the plain T1 its network was trained on, so a
+        scan asked for both anatomy and lesions is aligned twice (about 5 s more).
         """
-        key = fingerprint(image) + ("|robust" if robust else "")
+        key = fingerprint(image) + ("|robust" if robust else "") + "|" + moving
         if key in self._deformed:
             self._deformed.move_to_end(key)
             return self._deformed[key]
         affine = self.affine(image)
         data = normalise_intensity(require_finite(image, "image").astype(np.float32))
         on_grid = normalise(_sample_onto(image, data, np.linalg.inv(affine.scan_to_template)))
-        deformation = align_prior(on_grid, robust=robust)
+        deformation = align_prior(on_grid, robust=robust, moving=moving)
         world = _atlas_points(image, affine.scan_to_template, deformation.displacement_mm.numpy())
         reg = _Registration(world, affine.template, affine.seconds + deformation.seconds,
                             "affine (Mattes MI) + test-time deformation",
-                            "local NCC on the repainted template" + (", one-sided outliers masked" if robust else ""))
+                            f"local NCC on the repainted template ({moving} T1)"
+                            + (", one-sided outliers masked" if robust else ""))
         self._deformed[key] = reg
         while len(self._deformed) > self._cache_size:
             self._deformed.popitem(last=False)
@@ -251,7 +257,8 @@ class NetEngine(Engine):
                         net: LoadedLesionNet) -> tuple[_Registration, np.ndarray, np.ndarray, np.ndarray]:
         """What the lesion path reads of ``image``: its alignment, the normalised scan (scan grid), the residual
         channels and the network's lesion probability (working grid)."""
-        reg = self.deformed_prior(image, robust=net.robust_alignment)  # aligned as the network's training cases were
+        # aligned as the network's training cases were: the plain T1, whose intensities the residual compares
+        reg = self.deformed_prior(image, robust=net.robust_alignment, moving=LESION_MOVING)
         scan = normalise_scan(np.asarray(image.array, np.float32))
         channels = lesion_channels(image, reg, scan)
         return reg, scan, channels, net.probability(channels)

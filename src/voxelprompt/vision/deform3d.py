@@ -7,6 +7,10 @@ learned registration work that refines at test time), on the network's 2 mm MNI 
 - the moving image is the ICBM 2009a T1 (brain only), *repainted* in the scan's contrast: every
   one of 64 bins of template intensity takes the mean scan intensity it lands on under the current
   field (redone every 15 steps), so inverted and arbitrarily remapped contrasts are handled;
+- by default that T1 is first bent half-way towards the anatomy the label map describes
+  ("label-consistent", ``consistency_field``): the labels read through the field are of another
+  brain (FreeSurfer's cvs_avg35), which differs from the 2009a anatomy by about 2 mm on average,
+  and an alignment that follows the plain T1 carries that difference into every mask;
 - the similarity is local normalised cross-correlation (window of 5 voxels), robust to bias fields;
 - the field is a small affine correction plus displacements on coarse control grids (about 32,
   16 and 8 mm apart, coarse to fine, at 8, 4 and 2 mm image resolution), upsampled trilinearly,
@@ -21,10 +25,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
+from scipy import ndimage
 
 from voxelprompt.vision.synth3d import NET_ORIGIN, NET_SHAPE, NET_SPACING, anatomy
 
@@ -35,6 +43,8 @@ SMOOTHNESS = 0.005
 LEARNING_RATE_MM = 0.5
 REPAINT_EVERY = 15
 BINS = 64
+MOVING = ("label-consistent", "icbm2009a")  # the default moving image first
+CONSISTENCY_FILE = "template-consistency.safetensors"
 OUTLIER_Z = 2.5  # robust alignment: a voxel this many residual spreads from the repainted template is masked
 
 
@@ -57,11 +67,62 @@ def brain_box() -> tuple[slice, slice, slice]:
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
 
 
-@cache
-def _template(pool: int) -> torch.Tensor:
-    """The 2009a T1 (brain only, 0..1) in the brain box, averaged onto the network grid / ``pool``."""
+def painted_labels() -> np.ndarray:
+    """The label map painted with the 2009a T1's mean intensity in each label (1 mm, the anatomy grid, 0..1).
+
+    Label 0 inside the brain (sulcal and outer CSF) takes its own mean; outside the brain it is 0.
+    Smoothed by 0.5 voxel, so that its edges are not sharper than a scan's. What the consistency
+    field aligns the T1 to (``scripts/build_template_consistency.py``).
+    """
     a = anatomy()
-    t1 = torch.as_tensor(a.t1 * a.brain)[None, None]
+    ids, inverse = np.unique(a.labels, return_inverse=True)
+    inverse = inverse.reshape(a.labels.shape)
+    inside = a.brain.ravel()
+    sums = np.bincount(inverse.ravel()[inside], weights=a.t1.ravel()[inside], minlength=len(ids))
+    counts = np.bincount(inverse.ravel()[inside], minlength=len(ids))
+    means = (sums / np.maximum(counts, 1)).astype(np.float32)
+    return ndimage.gaussian_filter(means[inverse] * a.brain, 0.5).astype(np.float32)
+
+
+def consistency_path() -> Path:
+    return Path(str(resources.files("voxelprompt.vision") / "data" / CONSISTENCY_FILE))
+
+
+@cache
+def consistency_field() -> torch.Tensor:
+    """The shipped displacement (3, X, Y, Z; mm, network grid) that bends the T1 towards the label map.
+
+    The 2009a T1 at ``q + c(q)`` looks like the label map at ``q``. It is ``scale`` (in the file's
+    metadata) times the field that ``align_prior`` finds from the T1 to ``painted_labels()``.
+    """
+    with safe_open(str(consistency_path()), framework="pt") as f:
+        return f.get_tensor("displacement_mm").float()
+
+
+@cache
+def moving_t1(moving: str) -> np.ndarray:
+    """The moving image at 1 mm on the anatomy grid (brain only, 0..1): the 2009a T1, plain or label-consistent."""
+    if moving not in MOVING:
+        raise ValueError(f"moving image must be one of {', '.join(MOVING)}, not '{moving}'")
+    a = anatomy()
+    if moving == "icbm2009a":
+        return a.t1 * a.brain
+    field = consistency_field()[None]
+    # 1 mm voxel j lies at network voxel (j - 0.5) / 2 (the anatomy grid starts half a millimetre earlier)
+    fine = F.interpolate(field, scale_factor=2, mode="trilinear", align_corners=False)[0]
+    shape = a.t1.shape
+    mm = torch.stack(torch.meshgrid(*[torch.arange(n, dtype=torch.float32) for n in shape], indexing="ij")) + fine
+    grid = (2 * mm / torch.tensor(shape, dtype=torch.float32)[:, None, None, None].sub(1) - 1)
+    grid = grid.permute(1, 2, 3, 0).flip(-1)[None]
+    warped = F.grid_sample(torch.as_tensor(a.t1)[None, None], grid, mode="bilinear", padding_mode="border",
+                           align_corners=True)[0, 0]
+    return (warped.numpy() * a.brain).astype(np.float32)
+
+
+@cache
+def _template(pool: int, moving: str = MOVING[0]) -> torch.Tensor:
+    """The moving image (``moving_t1``) in the brain box, averaged onto the network grid / ``pool``."""
+    t1 = torch.as_tensor(moving_t1(moving))[None, None]
     full = F.avg_pool3d(t1, 2)[0, 0][brain_box()]
     return F.avg_pool3d(full[None, None], pool)[0, 0] if pool > 1 else full
 
@@ -158,8 +219,12 @@ def _masked_outliers(image: torch.Tensor, predicted: torch.Tensor, brain: torch.
     return torch.where(blobs & brain, predicted, image)
 
 
-def align_prior(image: torch.Tensor, *, stages: tuple = STAGES, robust: bool = False) -> Deformation:
+def align_prior(image: torch.Tensor, *, stages: tuple = STAGES, robust: bool = False,
+                moving: str = MOVING[0]) -> Deformation:
     """Optimise the displacement that aligns the template to ``image`` (X, Y, Z on the network grid, 0..1).
+
+    ``moving``: "label-consistent" (the T1 bent towards the label map; for reading the labels) or
+    "icbm2009a" (the plain T1; the lesion network was trained on alignments of it).
 
     ``robust``: after the first stage, blobs of the scan that the repainted template cannot explain
     (a lesion) are replaced by the template's prediction before they are compared, so that the
@@ -176,7 +241,7 @@ def align_prior(image: torch.Tensor, *, stages: tuple = STAGES, robust: bool = F
     cropped = image[box]
     for stage, (cx, cy, cz, steps, pool) in enumerate(stages):
         img = F.avg_pool3d(cropped[None, None], pool)[0, 0] if pool > 1 else cropped
-        tmpl = _template(pool)
+        tmpl = _template(pool, moving)
         shape = img.shape
         masking = robust and stage > 0
         mirror = _mirror_index(shape[0], pool, box[0].start) if masking else None
