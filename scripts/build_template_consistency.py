@@ -41,8 +41,7 @@ def main(output: str = typer.Argument(..., help="the .safetensors file to write"
                 "built_by": "scripts/build_template_consistency.py", "scale": f"{scale:g}",
                 "similarity": f"{result.similarity:.4f}",
                 "mean_mm": f"{float(size[size > 0].mean()):.3f}", "max_mm": f"{float(size.max()):.3f}"}
-    write_safetensors(Path(output),
-                      {"displacement_mm": field}, metadata, dtype=torch.float16)
+    write_safetensors(Path(output), {"displacement_mm": field}, metadata, dtype=torch.float16)
     print(f"wrote {output}: scale {scale:g}, mean {metadata['mean_mm']} mm, max {metadata['max_mm']} mm")
 
 
