@@ -85,6 +85,7 @@ def painted_labels() -> np.ndarray:
 
 
 def consistency_path() -> Path:
+    """The shipped consistency field (``scripts/build_template_consistency.py`` writes it)."""
     return Path(str(resources.files("voxelprompt.vision") / "data" / CONSISTENCY_FILE))
 
 
